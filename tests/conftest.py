@@ -1,0 +1,114 @@
+"""Shared fixtures: one initialised instance per session, copied per test.
+
+Initialising (migrations, CA, TSA and token keys) takes a second or two, so it
+runs once; each test gets its own copy: a file copy on SQLite, a database
+created from a template on PostgreSQL (``YIWANG_TEST_DATABASE_URL`` names the
+run's database, used as the template).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session
+
+from yiwang.app import create_app
+from yiwang.instance import initialise
+from yiwang.runtime import Runtime
+from yiwang.settings import Settings
+
+ISSUER = "https://yiwang.test"
+POSTGRES_URL = os.environ.get("YIWANG_TEST_DATABASE_URL")
+_copies = itertools.count()
+
+
+def _admin_connection() -> psycopg.Connection:
+    url = make_url(POSTGRES_URL).set(drivername="postgresql", database="postgres")
+    return psycopg.connect(url.render_as_string(hide_password=False), autocommit=True)
+
+
+def _copy_database(template: str, copy: str) -> None:
+    with _admin_connection() as connection:
+        connection.execute(f'CREATE DATABASE "{copy}" TEMPLATE "{template}"')
+
+
+def _drop_database(name: str) -> None:
+    with _admin_connection() as connection:
+        connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def make_settings(instance: Path, database_url: str | None = None, **overrides: object) -> Settings:
+    return Settings.from_env(
+        {}, instance=instance,
+        database_url=database_url or f"sqlite:///{instance / 'yiwang.db'}",
+        master_key_file=instance / "master.key",
+        issuer=overrides.pop("issuer", ISSUER),
+        **overrides,
+    )
+
+
+@pytest.fixture(scope="session")
+def template_instance(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    """An initialised instance nobody uses directly: the source of every copy."""
+    folder = tmp_path_factory.mktemp("template")
+    settings = make_settings(folder, POSTGRES_URL)
+    runtime = Runtime(settings)
+    initialise(runtime)
+    runtime.dispose()
+    return settings
+
+
+@pytest.fixture
+def settings(template_instance: Settings, tmp_path: Path) -> Iterator[Settings]:
+    """A fresh copy of the initialised instance for one test."""
+    folder = tmp_path / "instance"
+    shutil.copytree(template_instance.instance, folder)
+    if POSTGRES_URL is None:
+        yield make_settings(folder)
+        return
+    template_url = make_url(template_instance.database_url)
+    copy = f"{template_url.database}_t{os.getpid()}_{next(_copies)}"
+    _copy_database(template_url.database, copy)
+    try:
+        yield make_settings(folder, template_url.set(database=copy).render_as_string(False))
+    finally:
+        _drop_database(copy)
+
+
+@pytest.fixture
+def runtime(settings: Settings) -> Iterator[Runtime]:
+    runtime = Runtime(settings)
+    yield runtime
+    runtime.dispose()
+
+
+@pytest.fixture
+def session(runtime: Runtime) -> Iterator[Session]:
+    with runtime.session() as session:
+        yield session
+
+
+@pytest.fixture
+def app(settings: Settings) -> Iterator[Flask]:
+    app = create_app(settings)
+    yield app
+    app.extensions["yiwang"].dispose()
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client(base_url=ISSUER)
+
+
+def with_settings(settings: Settings, **changes: object) -> Settings:
+    return dataclasses.replace(settings, **changes)

@@ -1,0 +1,61 @@
+"""The application factory: nothing happens at import time."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Blueprint, Flask, Response, jsonify
+from sqlalchemy import text
+
+from yiwang import web
+from yiwang.database import close_session, current_session
+from yiwang.logs import configure_logging
+from yiwang.runtime import Runtime
+from yiwang.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+def create_app(settings: Settings | None = None) -> Flask:
+    settings = settings or Settings.from_env()
+    configure_logging(settings.log_level)
+    runtime = Runtime(settings)
+
+    app = Flask(__name__, static_folder=None)
+    app.config.update(
+        MAX_CONTENT_LENGTH=settings.max_upload_bytes,
+        # Forms carry file uploads only on /verify; bound the rest tightly.
+        MAX_FORM_MEMORY_SIZE=64 * 1024,
+        MAX_FORM_PARTS=200,
+        JSON_AS_ASCII=False,
+        PREFERRED_URL_SCHEME="https" if settings.issuer.startswith("https") else "http",
+    )
+    app.json.ensure_ascii = False  # type: ignore[attr-defined]
+    app.extensions["yiwang"] = runtime
+    app.teardown_appcontext(close_session)
+
+    web.install(app, csrf_secret=runtime.keystore.derive_secret("csrf"),
+                secure_cookies=settings.issuer.startswith("https://"))
+    app.register_blueprint(_core_blueprint())
+    return app
+
+
+def runtime_of(app: Flask) -> Runtime:
+    runtime: Runtime = app.extensions["yiwang"]
+    return runtime
+
+
+def _core_blueprint() -> Blueprint:
+    core = Blueprint("yiwang", __name__, static_folder="static",
+                     static_url_path="/static/yiwang", template_folder="templates")
+
+    @core.get("/healthz")
+    def healthz() -> tuple[Response, int]:
+        try:
+            current_session().execute(text("SELECT 1"))
+        except Exception:  # any failure means "not ready"; the reason goes to the log
+            log.warning("health check: database unreachable", exc_info=True)
+            return jsonify(status="unavailable", database="unreachable"), 503
+        return jsonify(status="ok", database="ok"), 200
+
+    return core

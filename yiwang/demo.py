@@ -1,0 +1,31 @@
+"""Demo data for ``yiwang demo``: seeding twice adds nothing."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import click
+
+from yiwang.runtime import Runtime
+from yiwang.settings import Settings
+
+
+@dataclasses.dataclass
+class DemoSummary:
+    lines: list[str] = dataclasses.field(default_factory=list)
+
+
+def seed(runtime: Runtime) -> DemoSummary:
+    summary = DemoSummary()
+    return summary
+
+
+def print_summary(summary: DemoSummary, settings: Settings) -> None:
+    issuer = settings.issuer
+    click.echo("")
+    click.secho("Yiwang demo", bold=True)
+    click.echo(f"  health:            {issuer}/healthz")
+    click.echo(f"  root certificate:  {issuer}/pki/root.crt")
+    for line in summary.lines:
+        click.echo("  " + line)
+    click.echo("")
