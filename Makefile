@@ -10,7 +10,7 @@ BIN := $(VENV)/bin
 DEB_PACKAGES := fonts-wqy-zenhei poppler-utils libnss3-tools zbar-tools chromium
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: setup system-packages demo test clean
+.PHONY: setup system-packages demo test clean migration
 
 setup: system-packages $(BIN)/.installed
 
@@ -35,3 +35,7 @@ test: setup
 
 clean:
 	rm -rf $(VENV) instance
+
+# Pre-release only: rewrite the one initial migration from the models.
+migration: setup
+	$(BIN)/python -c 'import tempfile, pathlib; from yiwang.database import make_engine; from yiwang.migrate import regenerate_initial; d = tempfile.mkdtemp(); print(regenerate_initial(make_engine(f"sqlite:///{d}/m.db")))'

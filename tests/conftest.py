@@ -8,14 +8,12 @@ run's database, used as the template).
 
 from __future__ import annotations
 
-import dataclasses
 import itertools
 import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
-import psycopg
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
@@ -27,34 +25,9 @@ from yiwang.instance import initialise
 from yiwang.runtime import Runtime
 from yiwang.settings import Settings
 
-ISSUER = "https://yiwang.test"
-POSTGRES_URL = os.environ.get("YIWANG_TEST_DATABASE_URL")
+from tests.helpers import ISSUER, POSTGRES_URL, copy_database, drop_database, make_settings
+
 _copies = itertools.count()
-
-
-def _admin_connection() -> psycopg.Connection:
-    url = make_url(POSTGRES_URL).set(drivername="postgresql", database="postgres")
-    return psycopg.connect(url.render_as_string(hide_password=False), autocommit=True)
-
-
-def _copy_database(template: str, copy: str) -> None:
-    with _admin_connection() as connection:
-        connection.execute(f'CREATE DATABASE "{copy}" TEMPLATE "{template}"')
-
-
-def _drop_database(name: str) -> None:
-    with _admin_connection() as connection:
-        connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
-def make_settings(instance: Path, database_url: str | None = None, **overrides: object) -> Settings:
-    return Settings.from_env(
-        {}, instance=instance,
-        database_url=database_url or f"sqlite:///{instance / 'yiwang.db'}",
-        master_key_file=instance / "master.key",
-        issuer=overrides.pop("issuer", ISSUER),
-        **overrides,
-    )
 
 
 @pytest.fixture(scope="session")
@@ -78,11 +51,11 @@ def settings(template_instance: Settings, tmp_path: Path) -> Iterator[Settings]:
         return
     template_url = make_url(template_instance.database_url)
     copy = f"{template_url.database}_t{os.getpid()}_{next(_copies)}"
-    _copy_database(template_url.database, copy)
+    copy_database(template_url.database, copy)
     try:
         yield make_settings(folder, template_url.set(database=copy).render_as_string(False))
     finally:
-        _drop_database(copy)
+        drop_database(copy)
 
 
 @pytest.fixture
@@ -108,7 +81,3 @@ def app(settings: Settings) -> Iterator[Flask]:
 @pytest.fixture
 def client(app: Flask) -> FlaskClient:
     return app.test_client(base_url=ISSUER)
-
-
-def with_settings(settings: Settings, **changes: object) -> Settings:
-    return dataclasses.replace(settings, **changes)

@@ -33,3 +33,20 @@ def current_revision(engine: Engine) -> str | None:
 
 def head_revision() -> str | None:
     return ScriptDirectory.from_config(alembic_config()).get_current_head()
+
+
+def regenerate_initial(engine: Engine) -> Path:
+    """Rewrite the single initial migration from the models (pre-release only).
+
+    Until the first release every table is created by one migration; after
+    it, add ordinary revisions instead of calling this.
+    """
+    versions = MIGRATIONS / "versions"
+    for old in versions.glob("0001_*.py"):
+        old.unlink()
+    config = alembic_config()
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        script = command.revision(config, message="initial schema", autogenerate=True,
+                                  rev_id="0001")
+    return Path(script.path) if script is not None else versions  # type: ignore[union-attr]

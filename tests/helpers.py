@@ -1,0 +1,44 @@
+"""Test helpers shared by every test package (fixtures are in conftest.py)."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from pathlib import Path
+
+import psycopg
+from sqlalchemy.engine import make_url
+
+from yiwang.settings import Settings
+
+ISSUER = "https://yiwang.test"
+POSTGRES_URL = os.environ.get("YIWANG_TEST_DATABASE_URL")
+
+
+def admin_connection() -> psycopg.Connection:
+    url = make_url(POSTGRES_URL).set(drivername="postgresql", database="postgres")
+    return psycopg.connect(url.render_as_string(hide_password=False), autocommit=True)
+
+
+def copy_database(template: str, copy: str) -> None:
+    with admin_connection() as connection:
+        connection.execute(f'CREATE DATABASE "{copy}" TEMPLATE "{template}"')
+
+
+def drop_database(name: str) -> None:
+    with admin_connection() as connection:
+        connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def make_settings(instance: Path, database_url: str | None = None, **overrides: object) -> Settings:
+    return Settings.from_env(
+        {}, instance=instance,
+        database_url=database_url or f"sqlite:///{instance / 'yiwang.db'}",
+        master_key_file=instance / "master.key",
+        issuer=overrides.pop("issuer", ISSUER),
+        **overrides,
+    )
+
+
+def with_settings(settings: Settings, **changes: object) -> Settings:
+    return dataclasses.replace(settings, **changes)
