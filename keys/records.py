@@ -1,0 +1,231 @@
+"""Key records in the database: create, unwrap once, look up, check the master key.
+
+:class:`KeyRecords` is the layer under :class:`keys.services.KeyStore`. It is
+the only code that wraps or unwraps private keys. Parsed keys are cached by
+kid: a record never changes except its status, and status is read from the
+database on every lookup, never from the cache.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import secrets
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from sqlalchemy import and_, case, or_, select
+from sqlalchemy.orm import Session
+
+from . import material
+from .errors import (
+    CorruptKeyRecordError,
+    KeyNotFoundError,
+    KeyStoreError,
+    NotInitialisedError,
+    WrongMasterKeyError,
+)
+from .material import PrivateKey, PublicKey, SigningKey
+from .models import ACTIVE, RETIRED, IssuedCertificate, KeyRecord, KeyStoreMeta
+from .wrapping import KeyWrapper, record_context
+
+CHECK_VALUE_NAME = "master-key-check"
+_CHECK_PLAINTEXT = b"Yiwang key store master-key check value v1"
+_CHECK_CONTEXT = b"yiwang/keys/meta/master-key-check/v1"
+
+# Issues the certificate of a freshly generated key pair.
+Certify = Callable[[PrivateKey, PublicKey], x509.Certificate]
+
+
+class KeyRecords:
+    """Wraps new keys into records and unwraps records into cached :class:`SigningKey`s."""
+
+    def __init__(self, wrapper: KeyWrapper) -> None:
+        self._wrapper = wrapper
+        self._keys: dict[str, SigningKey] = {}
+
+    # -- master key check -------------------------------------------------------
+
+    def write_check_value(self, session: Session) -> bool:
+        """Write the master-key check value if absent (True), else verify it (False)."""
+        meta = session.get(KeyStoreMeta, CHECK_VALUE_NAME)
+        if meta is not None:
+            self._verify_check_value(meta)
+            return False
+        if session.scalar(select(KeyRecord.kid).limit(1)) is not None:
+            raise KeyStoreError(
+                "the key store holds keys but no master-key check value; "
+                "refusing to initialise over them"
+            )
+        check = self._wrapper.wrap(_CHECK_PLAINTEXT, _CHECK_CONTEXT)
+        session.add(KeyStoreMeta(name=CHECK_VALUE_NAME, value=check))
+        session.flush()
+        return True
+
+    def check_master_key(self, session: Session) -> None:
+        meta = session.get(KeyStoreMeta, CHECK_VALUE_NAME)
+        if meta is None:
+            raise NotInitialisedError("the key store has not been initialised")
+        self._verify_check_value(meta)
+
+    def _verify_check_value(self, meta: KeyStoreMeta) -> None:
+        try:
+            value = self._wrapper.unwrap(meta.value, _CHECK_CONTEXT)
+        except CorruptKeyRecordError:
+            value = None
+        if value != _CHECK_PLAINTEXT:
+            raise WrongMasterKeyError(
+                "the master key does not match the one this key store was initialised with"
+            )
+
+    # -- create and load --------------------------------------------------------
+
+    def create(
+        self,
+        session: Session,
+        purpose: str,
+        algorithm: str,
+        owner: str | None,
+        *,
+        now: dt.datetime,
+        certify: Certify | None = None,
+        issuer: SigningKey | None = None,
+    ) -> SigningKey:
+        """Generate a key pair, certify it if asked, wrap it and add its record.
+
+        ``issuer`` is the CA key that signs the certificate; None means the
+        certificate is self-signed (the root).
+        """
+        private, public = material.generate(algorithm)
+        kid = secrets.token_urlsafe(8)
+        public_der = material.public_bytes(algorithm, public)
+        certificate = certify(private, public) if certify is not None else None
+        session.add(KeyRecord(
+            kid=kid, purpose=purpose, owner=owner, algorithm=algorithm,
+            public_der=public_der,
+            wrapped_private=self._wrapper.wrap(
+                material.private_bytes(algorithm, private),
+                _context(kid, purpose, owner, public_der),
+            ),
+            certificate_der=(
+                None if certificate is None
+                else certificate.public_bytes(serialization.Encoding.DER)
+            ),
+            status=ACTIVE, created_at=now,
+        ))
+        if certificate is not None:
+            session.flush()  # the certificate row references the key row (no relationship())
+            session.add(IssuedCertificate(
+                serial=format(certificate.serial_number, "x"),
+                issuer_kid=kid if issuer is None else issuer.kid,
+                subject=certificate.subject.rfc4514_string(),
+                kid=kid,
+                not_before=certificate.not_valid_before_utc,
+                not_after=certificate.not_valid_after_utc,
+            ))
+        session.flush()
+        key = SigningKey(kid, algorithm, purpose, owner, private, public, certificate)
+        self._keys[kid] = key
+        return key
+
+    def load(self, session: Session, kid: str) -> SigningKey:
+        """The parsed key for ``kid``, unwrapped once per process."""
+        cached = self._keys.get(kid)
+        if cached is not None:
+            return cached
+        record = session.get(KeyRecord, kid)
+        if record is None:
+            raise KeyNotFoundError(f"no key with kid {kid!r}")
+        context = _context(record.kid, record.purpose, record.owner, record.public_der)
+        try:
+            private_der = self._wrapper.unwrap(record.wrapped_private, context)
+        except CorruptKeyRecordError:
+            self.check_master_key(session)  # a wrong master key fails every record
+            raise CorruptKeyRecordError(
+                f"key {kid} ({record.purpose}) does not authenticate under the master key: "
+                "the record was altered or its wrapped key belongs to another record"
+            ) from None
+        private = material.load_private(record.algorithm, private_der, kid=kid)
+        public = material.load_public(record.algorithm, record.public_der, kid=kid)
+        certificate = None
+        if record.certificate_der is not None:
+            certificate = parse_certificate(record.certificate_der, kid)
+            if certificate.public_key().public_bytes(
+                serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+            ) != record.public_der:
+                raise CorruptKeyRecordError(f"key {kid}: its certificate is for another key")
+        key = SigningKey(
+            kid, record.algorithm, record.purpose, record.owner, private, public, certificate
+        )
+        self._keys[kid] = key
+        return key
+
+    # -- look-ups -----------------------------------------------------------------
+
+    def active(
+        self,
+        session: Session,
+        purpose: str,
+        owner: str | None = None,
+        algorithm: str | None = None,
+    ) -> SigningKey:
+        kids = self.active_kids(session, purpose, owner, algorithm)
+        if not kids:
+            raise KeyNotFoundError(_describe("no active", purpose, owner, algorithm))
+        return self.load(session, kids[0])
+
+    def active_kids(
+        self, session: Session, purpose: str, owner: str | None, algorithm: str | None = None
+    ) -> Sequence[str]:
+        """Kids of the active keys, newest first; ``owner=None`` means no owner."""
+        stmt = match(select(KeyRecord.kid), purpose, owner).where(KeyRecord.status == ACTIVE)
+        if algorithm is not None:
+            stmt = stmt.where(KeyRecord.algorithm == algorithm)
+        return session.scalars(stmt.order_by(KeyRecord.created_at.desc(), KeyRecord.kid)).all()
+
+    def published(
+        self, session: Session, purpose: str, owner: str | None, now: dt.datetime
+    ) -> list[tuple[str, str]]:
+        """(kid, algorithm) of keys that verify at ``now``, active first, newest first.
+
+        ``owner=None`` means every owner.
+        """
+        stmt = select(KeyRecord.kid, KeyRecord.algorithm).where(
+            KeyRecord.purpose == purpose,
+            or_(
+                KeyRecord.status == ACTIVE,
+                and_(KeyRecord.status == RETIRED, KeyRecord.publish_until > now),
+            ),
+        )
+        if owner is not None:
+            stmt = stmt.where(KeyRecord.owner == owner)
+        active_first = case((KeyRecord.status == ACTIVE, 0), else_=1)
+        rows = session.execute(
+            stmt.order_by(active_first, KeyRecord.created_at.desc(), KeyRecord.kid))
+        return [(kid, algorithm) for kid, algorithm in rows]
+
+
+def match(stmt: Any, purpose: str, owner: str | None) -> Any:
+    """Restrict a KeyRecord query to ``purpose`` and exactly ``owner``."""
+    owner_clause = KeyRecord.owner.is_(None) if owner is None else KeyRecord.owner == owner
+    return stmt.where(KeyRecord.purpose == purpose, owner_clause)
+
+
+def parse_certificate(der: bytes, kid: str) -> x509.Certificate:
+    try:
+        return x509.load_der_x509_certificate(der)
+    except ValueError:
+        raise CorruptKeyRecordError(f"key {kid}: certificate does not parse") from None
+
+
+def _describe(prefix: str, purpose: str, owner: str | None, algorithm: str | None) -> str:
+    wanted = " ".join(filter(None, [algorithm, purpose]))
+    return f"{prefix} {wanted} key" + (f" for owner {owner}" if owner else "")
+
+
+def _context(kid: str, purpose: str, owner: str | None, public_der: bytes) -> bytes:
+    # Binding the public key too means a swapped public_der never passes as the
+    # key's own, so the public keys handed out for verification are authentic.
+    return record_context(kid, purpose, owner) + b"\x00" + hashlib.sha256(public_der).digest()
