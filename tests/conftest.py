@@ -20,12 +20,17 @@ from flask.testing import FlaskClient
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
+from tests.helpers import (
+    POSTGRES_URL,
+    copy_database,
+    drop_database,
+    issuer_client,
+    make_settings,
+)
 from yiwang.app import create_app
 from yiwang.instance import initialise
 from yiwang.runtime import Runtime
 from yiwang.settings import Settings
-
-from tests.helpers import ISSUER, POSTGRES_URL, copy_database, drop_database, make_settings
 
 _copies = itertools.count()
 
@@ -80,4 +85,4 @@ def app(settings: Settings) -> Iterator[Flask]:
 
 @pytest.fixture
 def client(app: Flask) -> FlaskClient:
-    return app.test_client(base_url=ISSUER)
+    return issuer_client(app)

@@ -7,6 +7,8 @@ import os
 from pathlib import Path
 
 import psycopg
+from flask import Flask
+from flask.testing import FlaskClient
 from sqlalchemy.engine import make_url
 
 from yiwang.settings import Settings
@@ -42,3 +44,11 @@ def make_settings(instance: Path, database_url: str | None = None, **overrides: 
 
 def with_settings(settings: Settings, **changes: object) -> Settings:
     return dataclasses.replace(settings, **changes)
+
+
+def issuer_client(app: Flask, issuer: str = ISSUER) -> FlaskClient:
+    """A test client whose requests arrive as if at the issuer's public URL."""
+    client = app.test_client()
+    scheme, _, host = issuer.partition("://")
+    client.environ_base.update({"wsgi.url_scheme": scheme, "HTTP_HOST": host})
+    return client

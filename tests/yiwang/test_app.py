@@ -3,10 +3,9 @@ import re
 from flask import Flask
 from flask.testing import FlaskClient
 
+from tests.helpers import issuer_client, with_settings
 from yiwang.runtime import Runtime
 from yiwang.settings import Settings
-
-from tests.helpers import ISSUER, with_settings
 
 
 def test_health_is_ok_with_the_database_reachable(client: FlaskClient) -> None:
@@ -61,7 +60,7 @@ def test_form_post_without_csrf_token_is_refused(app: Flask) -> None:
         return render_template_string('<form method="post"><input name="csrf_token" '
                                       'value="{{ csrf_token() }}"></form>')
 
-    client = app.test_client(base_url=ISSUER)
+    client = issuer_client(app)
     assert client.post("/form", data={"x": "1"}).status_code == 400
     page = client.get("/form").get_data(as_text=True)
     token = re.search(r'value="([0-9a-f]{64})"', page).group(1)

@@ -4,7 +4,7 @@ The project never reads alembic.ini; :mod:`yiwang.migrate` builds the
 configuration and hands over a live connection in ``config.attributes``.
 """
 
-from typing import Any
+from typing import Any, Literal
 
 from alembic import context
 
@@ -12,7 +12,7 @@ from yiwang.database import UTCDateTime
 from yiwang.models import metadata
 
 
-def render_item(type_: str, obj: Any, autogen_context: Any) -> str | bool:
+def render_item(type_: str, obj: Any, autogen_context: Any) -> str | Literal[False]:
     """Write UTC datetimes as the plain type they are stored as."""
     if type_ == "type" and isinstance(obj, UTCDateTime):
         return "sa.DateTime(timezone=True)"
