@@ -19,6 +19,8 @@ from signing.errors import (
 from signing.pades import DEFAULT_BYTES_RESERVED, SignedPdf, sign_pdf, signed_revision_digest
 from signing.payload import (
     PAYLOAD_VERSION,
+    QrPayload,
+    VerifiedPayload,
     build_payload,
     canonical_face_json,
     face_digest,
@@ -39,10 +41,12 @@ __all__ = [
     "PayloadError",
     "PayloadSignatureError",
     "PayloadTooLargeError",
+    "QrPayload",
     "RenderError",
     "SignatureError",
     "SignedPdf",
     "SigningError",
+    "VerifiedPayload",
     "build_payload",
     "canonical_face_json",
     "face_digest",

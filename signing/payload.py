@@ -1,61 +1,66 @@
 """The signed QR payload printed on every license (format version 1).
 
-The QR code holds ``<issuer>/v/<token>``: ``token`` is a JWS compact
-serialization (ES256) signed with the issuing department's QR key. Claim names
-are short because every byte enlarges the printed symbol::
+The QR code holds ``<issuer>/v/<token>``: ``token`` is base64url (unpadded)
+of a tagged COSE_Sign1 (RFC 9052, ES256, deterministic CBOR) whose payload is
+the CBOR map of a :class:`QrPayload`, signed with the issuing department's QR
+key. The map's integer keys and the rules a payload obeys are in
+:mod:`signing.cbor_payload`; the envelope is :mod:`keys.cose`.
 
-    v    format version, 1
-    id   license identifier (GB/T 36904 style)
-    hn   holder name, masked (张**; 北京****公司)
-    hi   holder ID number or USCC, masked by the caller
-    iss  issuing department's USCC
-    vf   valid from, ISO date
-    vu   valid until, ISO date; absent for permanent (长期) licenses
-    iat  issue time, seconds since the epoch
-    fd   face digest: base64url of the first 16 bytes of SHA-256 over the
-         canonical JSON of the face data
-
-There is no ``exp``: whether a license is in force is a question for the
+There is no expiry: whether a license is in force is a question for the
 vault's status, not for a token lifetime. ``docs/qr-payload.md`` is the
 normative description for third-party verifiers.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
+import dataclasses
 import hashlib
 import ipaddress
 import json
 import re
-from base64 import urlsafe_b64encode
 from collections.abc import Mapping
-from datetime import date, datetime
-from typing import Any
+from datetime import UTC, date, datetime
 from urllib.parse import urlsplit
 
-from stdnum.cn import uscc as stdnum_uscc
-from stdnum.exceptions import ValidationError as StdnumValidationError
-
-from keys import jws
+from keys import cose
 from keys.errors import KeyStoreError, TokenInvalidError
-from keys.material import PublicKey, SigningKey
+from keys.material import Algorithm, PublicKey, SigningKey
+from signing.cbor_payload import (
+    FACE_DIGEST_BYTES,
+    PAYLOAD_VERSION,
+    QrPayload,
+    decode_payload,
+    encode_payload,
+)
 from signing.errors import PayloadError, PayloadSignatureError, PayloadTooLargeError
 
-PAYLOAD_VERSION = 1
-ALGORITHM = "ES256"
+__all__ = [
+    "MAX_QR_TEXT_BYTES",
+    "PAYLOAD_VERSION",
+    "QrPayload",
+    "VerifiedPayload",
+    "build_payload",
+    "canonical_face_json",
+    "face_digest",
+    "mask_entity_name",
+    "mask_holder_name",
+    "mask_person_name",
+    "parse_qr_url",
+    "qr_url",
+    "sign_payload",
+    "verify_payload",
+]
+
+ALGORITHM = Algorithm.ES256
 VERIFY_SEGMENT = "/v/"
 # No genuine QR text comes near this; refusing early bounds the work an attacker can cause.
 MAX_QR_TEXT_BYTES = 2048
-FACE_DIGEST_BYTES = 16
-MAX_IDENTIFIER_LENGTH = 160
-MAX_MASKED_ID_LENGTH = 32
 MAX_ENTITY_STARS = 4
 
-_JWS_COMPACT = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+")
-_FACE_DIGEST = re.compile(r"[A-Za-z0-9_-]{22}")
-_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
-_IDENTIFIER = re.compile(r"[\x21-\x7e]+")
+_TOKEN = re.compile(r"[A-Za-z0-9_-]+")
 _LOOPBACK_NAMES = frozenset({"localhost"})
-_REQUIRED_CLAIMS = ("v", "id", "hn", "hi", "iss", "vf", "iat", "fd")
 
 
 # ---------------------------------------------------------------------------
@@ -84,21 +89,16 @@ def canonical_face_json(face_fields: Mapping[str, str]) -> bytes:
     try:
         return ("{" + ",".join(members) + "}").encode("utf-8")
     except UnicodeEncodeError:
-        raise PayloadError("face data contains a lone surrogate, which is not Unicode text") from None
+        raise PayloadError("face data contains a lone surrogate, not Unicode text") from None
 
 
-def face_digest(face_fields: Mapping[str, str]) -> str:
-    """base64url (unpadded) of the first 16 bytes of SHA-256 over the canonical face JSON.
+def face_digest(face_fields: Mapping[str, str]) -> bytes:
+    """The first 16 bytes of SHA-256 over the canonical face JSON.
 
-    >>> face_digest({"name": "张三", "number": "110108012345678"})
-    'tbUlkAhIfSY81pLV3gvBbw'
+    >>> face_digest({"name": "张三", "number": "110108012345678"}).hex()
+    'b5b5259008487d263cd692d5de0bc16f'
     """
-    digest = hashlib.sha256(canonical_face_json(face_fields)).digest()[:FACE_DIGEST_BYTES]
-    return _b64url(digest)
-
-
-def _b64url(data: bytes) -> str:
-    return urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+    return hashlib.sha256(canonical_face_json(face_fields)).digest()[:FACE_DIGEST_BYTES]
 
 
 # ---------------------------------------------------------------------------
@@ -137,7 +137,7 @@ def mask_entity_name(name: str) -> str:
 
 
 def mask_holder_name(name: str, *, entity: bool) -> str:
-    """Mask a holder name the way the payload carries it (``hn``)."""
+    """Mask a holder name the way the payload carries it (key 2)."""
     return mask_entity_name(name) if entity else mask_person_name(name)
 
 
@@ -151,148 +151,98 @@ def _holder_name(name: str) -> str:
 # Building, signing and verifying
 
 
+@dataclasses.dataclass(frozen=True)
+class VerifiedPayload:
+    """A payload whose signature verified, and the kid of the key that signed it.
+
+    The caller still checks that ``kid`` belongs to the department whose USCC
+    is ``payload.issuer_uscc``, and judges whether the license is in force.
+    """
+
+    kid: str
+    payload: QrPayload
+
+
 def build_payload(
     *,
     identifier: str,
     holder_name: str,
     holder_is_entity: bool,
     holder_id_masked: str,
-    issuer_uscc: str,
     valid_from: date,
     valid_until: date | None,
     issued_at: datetime,
     face_fields: Mapping[str, str],
-) -> dict[str, Any]:
-    """The claims of a version-1 QR payload, ready for :func:`sign_payload`.
+) -> QrPayload:
+    """The version-1 QR payload of a license, ready for :func:`sign_payload`.
 
     ``holder_name`` is the full name (masked here); ``holder_id_masked`` must
     already be masked (it must contain ``*``), so a full ID number can never
-    reach a printed code by mistake. ``issued_at`` must be timezone-aware.
+    reach a printed code by mistake. ``issued_at`` must be timezone-aware; it
+    is kept in UTC to the second. The issuer is not an argument: it is the
+    USCC inside ``identifier``.
     """
-    _check_identifier(identifier)
-    _check_masked_id(holder_id_masked)
-    iss = _check_uscc(issuer_uscc)
-    _check_date("valid_from", valid_from)
-    if valid_until is not None:
-        _check_date("valid_until", valid_until)
-        if valid_until < valid_from:
-            raise PayloadError("valid_until is before valid_from")
     if not isinstance(issued_at, datetime) or issued_at.utcoffset() is None:
         raise PayloadError("issued_at must be a timezone-aware datetime")
-    claims: dict[str, Any] = {
-        "v": PAYLOAD_VERSION,
-        "id": identifier,
-        "hn": mask_holder_name(holder_name, entity=holder_is_entity),
-        "hi": holder_id_masked,
-        "iss": iss,
-        "vf": valid_from.isoformat(),
-    }
-    if valid_until is not None:
-        claims["vu"] = valid_until.isoformat()
-    claims["iat"] = int(issued_at.timestamp())
-    claims["fd"] = face_digest(face_fields)
-    return claims
+    return QrPayload(
+        version=PAYLOAD_VERSION,
+        identifier=identifier,
+        holder_name_masked=mask_holder_name(holder_name, entity=holder_is_entity),
+        holder_id_masked=holder_id_masked,
+        valid_from=valid_from,
+        valid_until=valid_until,
+        issued_at=issued_at.astimezone(UTC).replace(microsecond=0),
+        face_digest=face_digest(face_fields),
+    )
 
 
-def sign_payload(claims: Mapping[str, Any], key: SigningKey) -> str:
-    """Sign ``claims`` with the department's QR key (ES256) and return the compact JWS."""
+def sign_payload(payload: QrPayload, key: SigningKey) -> str:
+    """The token: base64url of the COSE_Sign1 of ``payload`` signed with the QR key (ES256)."""
+    if not isinstance(payload, QrPayload):
+        raise PayloadError("sign a QrPayload made by build_payload")
     if key.algorithm != ALGORITHM:
         raise PayloadError(f"QR payloads are signed with {ALGORITHM}, not {key.algorithm}")
     try:
-        return jws.sign(claims, key)
+        message = cose.sign1(encode_payload(payload), key)
     except KeyStoreError as exc:
         raise PayloadError(f"cannot sign the QR payload: {exc}") from exc
+    return base64.urlsafe_b64encode(message).rstrip(b"=").decode("ascii")
 
 
-def verify_payload(
-    token: str, keys: Mapping[str, PublicKey], *, at: datetime | None = None
-) -> dict[str, Any]:
-    """Return the claims of a QR token signed by one of ``keys`` (kid to public key).
+def verify_payload(token: str, keys: Mapping[str, PublicKey]) -> VerifiedPayload:
+    """The payload of a QR token signed by one of ``keys`` (kid to public key).
 
-    Raises :class:`PayloadSignatureError` when no offered key verifies the
-    token (unknown kid, forged or altered, other algorithm) and
-    :class:`PayloadError` when a verified payload is not a valid version-1
-    payload. Whether the license is in force (``vf``/``vu``, vault status) is
-    for the caller to judge.
+    Raises :class:`PayloadSignatureError` when the token is not a genuine
+    COSE_Sign1 from one of the offered keys (malformed, unknown kid, another
+    algorithm, forged or altered) and :class:`PayloadError` when a genuinely
+    signed payload is not a valid version-1 payload. The payload has no
+    lifetime, so the answer does not depend on the time; whether the license
+    is in force (dates, vault status) is for the caller to judge.
     """
     if not isinstance(token, str):
         raise PayloadError("the token must be a string")
-    if len(token.encode("utf-8")) > MAX_QR_TEXT_BYTES:
+    if len(token) > MAX_QR_TEXT_BYTES:
         raise PayloadTooLargeError(f"the token is longer than {MAX_QR_TEXT_BYTES} bytes")
     try:
-        claims = jws.verify(token, keys, [ALGORITHM], require=(), at=at)
+        verified = cose.verify1(_unb64url(token), keys)
     except TokenInvalidError as exc:
         raise PayloadSignatureError(f"the QR token is not genuine: {exc}") from exc
     except KeyStoreError as exc:
         raise PayloadError(f"cannot verify the QR token: {exc}") from exc
-    _check_claims(claims)
-    return claims
+    return VerifiedPayload(kid=verified.kid, payload=decode_payload(verified.payload))
 
 
-def _check_claims(claims: Mapping[str, Any]) -> None:
-    version = claims.get("v")
-    if type(version) is not int:  # bool is an int subclass; true must not pass as 1
-        raise PayloadError("claim v (format version) is missing or not an integer")
-    if version != PAYLOAD_VERSION:
-        raise PayloadError(f"unsupported payload format version {version}")
-    missing = [name for name in _REQUIRED_CLAIMS if name not in claims]
-    if missing:
-        raise PayloadError(f"payload lacks claims {', '.join(missing)}")
-    for name in ("id", "hn", "hi", "iss", "vf", "fd"):
-        if not isinstance(claims[name], str) or not claims[name]:
-            raise PayloadError(f"claim {name} must be a non-empty string")
-    _check_identifier(claims["id"])
-    _check_uscc(claims["iss"], canonical_only=True)
-    valid_from = _claim_date(claims, "vf")
-    if "vu" in claims and _claim_date(claims, "vu") < valid_from:
-        raise PayloadError("claim vu is before vf")
-    if type(claims["iat"]) is not int or claims["iat"] < 0:
-        raise PayloadError("claim iat must be a non-negative integer")
-    if not _FACE_DIGEST.fullmatch(claims["fd"]):
-        raise PayloadError("claim fd is not 16 bytes of base64url")
-
-
-def _claim_date(claims: Mapping[str, Any], name: str) -> date:
-    value = claims[name]
-    if not isinstance(value, str) or not _ISO_DATE.fullmatch(value):
-        raise PayloadError(f"claim {name} is not an ISO date (YYYY-MM-DD)")
+def _unb64url(token: str) -> bytes:
+    # Strict: the base64url alphabet, no padding, and no stray bits in the last character.
+    if not _TOKEN.fullmatch(token) or len(token) % 4 == 1:
+        raise TokenInvalidError("the token is not unpadded base64url")
     try:
-        return date.fromisoformat(value)
-    except ValueError:
-        raise PayloadError(f"claim {name} is not a calendar date") from None
-
-
-def _check_identifier(identifier: object) -> None:
-    if (
-        not isinstance(identifier, str)
-        or not _IDENTIFIER.fullmatch(identifier)
-        or len(identifier) > MAX_IDENTIFIER_LENGTH
-    ):
-        raise PayloadError("the license identifier must be printable ASCII without spaces")
-
-
-def _check_masked_id(masked: object) -> None:
-    if not isinstance(masked, str) or not masked or len(masked) > MAX_MASKED_ID_LENGTH:
-        raise PayloadError("holder_id_masked must be a short non-empty string")
-    if "*" not in masked:
-        raise PayloadError("holder_id_masked must be masked (contain '*'), never a full ID")
-
-
-def _check_uscc(value: object, *, canonical_only: bool = False) -> str:
-    if not isinstance(value, str):
-        raise PayloadError("the issuer USCC must be a string")
-    try:
-        canonical = str(stdnum_uscc.validate(value))
-    except StdnumValidationError as exc:
-        raise PayloadError(f"{value!r} is not a valid USCC: {exc}") from None
-    if canonical_only and canonical != value:
-        raise PayloadError("claim iss is not a USCC in canonical form")
-    return canonical
-
-
-def _check_date(name: str, value: object) -> None:
-    if isinstance(value, datetime) or not isinstance(value, date):
-        raise PayloadError(f"{name} must be a datetime.date")
+        data = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+    except (binascii.Error, ValueError):
+        raise TokenInvalidError("the token is not unpadded base64url") from None
+    if base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii") != token:
+        raise TokenInvalidError("the token is not canonical base64url")
+    return data
 
 
 # ---------------------------------------------------------------------------
@@ -302,12 +252,12 @@ def _check_date(name: str, value: object) -> None:
 def qr_url(issuer: str, token: str) -> str:
     """``<issuer>/v/<token>``, the text encoded in the QR code.
 
-    >>> qr_url("https://yiwang.example.gov.cn/", "aaa.bbb.ccc")
-    'https://yiwang.example.gov.cn/v/aaa.bbb.ccc'
+    >>> qr_url("https://yiwang.example.gov.cn/", "0oRDoQEm")
+    'https://yiwang.example.gov.cn/v/0oRDoQEm'
     """
     base = _check_issuer(issuer)
-    if not isinstance(token, str) or not _JWS_COMPACT.fullmatch(token):
-        raise PayloadError("the token is not a JWS compact serialization")
+    if not isinstance(token, str) or not _TOKEN.fullmatch(token):
+        raise PayloadError("the token is not base64url")
     url = f"{base}{VERIFY_SEGMENT}{token}"
     if len(url) > MAX_QR_TEXT_BYTES:
         raise PayloadTooLargeError(f"the QR URL is longer than {MAX_QR_TEXT_BYTES} bytes")
@@ -317,9 +267,9 @@ def qr_url(issuer: str, token: str) -> str:
 def parse_qr_url(text: str | bytes) -> tuple[str, str]:
     """Split scanned QR text into ``(issuer, token)``, refusing anything else precisely.
 
-    >>> parse_qr_url("https://yiwang.example.gov.cn/v/aaa.bbb.ccc\\n")
-    ('https://yiwang.example.gov.cn', 'aaa.bbb.ccc')
-    >>> parse_qr_url("http://yiwang.example.gov.cn/v/aaa.bbb.ccc")
+    >>> parse_qr_url("https://yiwang.example.gov.cn/v/0oRDoQEm\\n")
+    ('https://yiwang.example.gov.cn', '0oRDoQEm')
+    >>> parse_qr_url("http://yiwang.example.gov.cn/v/0oRDoQEm")
     Traceback (most recent call last):
         ...
     signing.errors.PayloadError: the verification URL must use https (got 'http')
@@ -342,8 +292,8 @@ def parse_qr_url(text: str | bytes) -> tuple[str, str]:
     if not separator:
         raise PayloadError("the URL has no /v/<token> path")
     issuer = _check_issuer(head)
-    if not _JWS_COMPACT.fullmatch(token):
-        raise PayloadError("the part after /v/ is not a JWS compact serialization")
+    if not _TOKEN.fullmatch(token):
+        raise PayloadError("the part after /v/ is not a base64url token")
     return issuer, token
 
 

@@ -154,7 +154,7 @@ def sample_face(**changes: object) -> LicenseFace:
         "valid_from": dt.date(2019, 3, 15),
         "valid_until": None,
         "identifier": IDENTIFIER,
-        "qr_url": ISSUER + "/v/eyJhbGciOiJFUzI1NiJ9.eyJ2IjoxfQ.c2lnbmF0dXJl",
+        "qr_url": ISSUER + "/v/0oRQogEmBEtxSjN2WDlrTG0yQaBYnKcAAQF4UjEuMi4xNTYuMzAwNS4y",
     }
     fields.update(changes)
     return LicenseFace(**fields)  # type: ignore[arg-type]

@@ -44,13 +44,13 @@ def test_printed_qr_scans_back_to_a_payload_that_verifies_and_binds_the_face(
     body = f"11100000000013127D001{department.uscc}{serial}001"
     identifier = (f"1.2.156.3005.2.11100000000013127D001.{department.uscc}.{serial}.001."
                   f"{mod_37_36.calc_check_digit(body)}")
-    claims = build_payload(
+    payload = build_payload(
         identifier=identifier, holder_name=holder, holder_is_entity=True,
-        holder_id_masked="91110108**********", issuer_uscc=department.uscc,
+        holder_id_masked="91110108**********",
         valid_from=dt.date(2019, 3, 15), valid_until=None,
         issued_at=dt.datetime(2024, 6, 3, 1, 30, tzinfo=dt.UTC), face_fields=FACE_FIELDS,
     )
-    url = qr_url(issuer, sign_payload(claims, qr_key))
+    url = qr_url(issuer, sign_payload(payload, qr_key))
     face = face_factory(qr_url=url, identifier=identifier, holder_name=holder)
     signed = sign_pdf(render_license(face), signer=test_pki.signer,
                       timestamper=test_pki.timestamper, reason="签发电子证照", location="北京")
@@ -63,5 +63,6 @@ def test_printed_qr_scans_back_to_a_payload_that_verifies_and_binds_the_face(
     scanned_issuer, token = parse_qr_url(url)
     assert scanned_issuer == issuer
     verified = verify_payload(token, {qr_key.kid: qr_key.public_key})
-    assert verified == claims
-    assert verified["fd"] == face_digest(dict(reversed(list(FACE_FIELDS.items()))))
+    assert verified.kid == qr_key.kid and verified.payload == payload
+    assert verified.payload.issuer_uscc == department.uscc
+    assert verified.payload.face_digest == face_digest(dict(reversed(list(FACE_FIELDS.items()))))

@@ -34,7 +34,7 @@ def license_pdf() -> bytes:
         valid_from=dt.date(2024, 6, 3), valid_until=dt.date(2029, 6, 2),
         identifier="1.2.156.3005.2.11100000000013127D002.11110108000044938A."
                    "7K3M9Q2X4B8N1P5R6T0W.001.Q",
-        qr_url="https://yiwang.example.gov.cn/v/aa.bb.cc",
+        qr_url="https://yiwang.example.gov.cn/v/0oRQogEmBEtxSjN2WDlrTG0yQaBYnKcAAQF4",
     ))
 
 

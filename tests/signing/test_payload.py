@@ -1,21 +1,34 @@
-"""The signed QR payload: digest, masking, signing, tampering, URL handling, QR size."""
+"""The signed QR payload: digest, masking, CBOR form, signing, tampering, URL handling, QR size."""
 
 from __future__ import annotations
 
 import base64
+import dataclasses
 import datetime as dt
 import hashlib
-import hmac
 import json
+from typing import Any
 
+import cbor2
 import pytest
-from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.utils import (
+    decode_dss_signature,
+    encode_dss_signature,
+)
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from stdnum.iso7064 import mod_37_36
 
+from keys import cose
 from keys.material import SigningKey
+from signing.cbor_payload import decode_payload, encode_payload
 from signing.errors import PayloadError, PayloadSignatureError, PayloadTooLargeError
 from signing.payload import (
     MAX_QR_TEXT_BYTES,
+    QrPayload,
+    VerifiedPayload,
     build_payload,
     canonical_face_json,
     face_digest,
@@ -28,6 +41,9 @@ from signing.payload import (
 from signing.qrsymbol import MAX_PRINTABLE_VERSION, qr_version
 
 ISSUED_AT = dt.datetime(2024, 6, 3, 9, 30, tzinfo=dt.timezone(dt.timedelta(hours=8)))
+ISSUED_AT_SECONDS = 1717378200
+FUZZ = settings(max_examples=200, deadline=None,
+                suppress_health_check=[HealthCheck.function_scoped_fixture])
 FACE = {"name": "北京云栖数智科技有限公司", "uscc": "91110108MA01W8XK31",
         "capital": "10000000", "founded": "2019-03-15"}
 
@@ -40,15 +56,31 @@ def unb64(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
-def claims_for(department, **changes: object) -> dict:
+def payload_for(department, **changes: object) -> QrPayload:
     arguments: dict[str, object] = {
         "identifier": department.identifier, "holder_name": "北京云栖数智科技有限公司",
         "holder_is_entity": True, "holder_id_masked": "91110108**********",
-        "issuer_uscc": department.uscc, "valid_from": dt.date(2019, 3, 15), "valid_until": None,
+        "valid_from": dt.date(2019, 3, 15), "valid_until": None,
         "issued_at": ISSUED_AT, "face_fields": FACE,
     }
     arguments.update(changes)
     return build_payload(**arguments)  # type: ignore[arg-type]
+
+
+def fields_for(department, **changes: object) -> dict[int, Any]:
+    """The CBOR map of a genuine payload, with keys changed (None removes one)."""
+    fields = cbor2.loads(encode_payload(payload_for(department)))
+    fields.update(changes_by_key(changes))
+    return {key: value for key, value in fields.items() if value is not None}
+
+
+def changes_by_key(changes: dict[str, object]) -> dict[int, object]:
+    return {int(name.removeprefix("k")): value for name, value in changes.items()}
+
+
+def token_over(payload: bytes, key: SigningKey) -> str:
+    """A token genuinely signed over arbitrary payload bytes."""
+    return b64(cose.sign1(payload, key))
 
 
 def keyring(*keys: SigningKey) -> dict:
@@ -63,8 +95,8 @@ def test_face_digest_is_sha256_of_sorted_compact_utf8_json_truncated_to_16_bytes
     canonical = '{"capital":"10000000","founded":"2019-03-15","name":"北京云栖数智科技有限公司",' \
                 '"uscc":"91110108MA01W8XK31"}'
     assert canonical_face_json(FACE) == canonical.encode("utf-8")
-    assert face_digest(FACE) == b64(hashlib.sha256(canonical.encode()).digest()[:16])
-    assert len(face_digest(FACE)) == 22
+    assert face_digest(FACE) == hashlib.sha256(canonical.encode()).digest()[:16]
+    assert len(face_digest(FACE)) == 16
 
 
 def test_face_digest_ignores_key_order_but_not_values() -> None:
@@ -86,6 +118,13 @@ def test_canonical_json_sorts_keys_by_utf16_code_units_as_rfc8785() -> None:
     order = [key for key in json.loads(canonical_face_json(fields))]
     assert order == sorted(fields, key=lambda key: key.encode("utf-16-be"))
     assert order == ["a", "\U0001f600", "\uff61"]
+
+
+def test_the_documented_worked_example_holds() -> None:
+    face = {"name": "北京云栖数智科技有限公司", "uscc": "91110108MA01W8XK31",
+            "registered_capital": "10000000", "established": "2019-03-15"}
+    assert len(canonical_face_json(face)) == 134
+    assert face_digest(face).hex() == "2f57700cf0bdc0d57d0d48194a978d43"
 
 
 @pytest.mark.parametrize("fields", [{"a": 1}, {1: "a"}, ["a"], {"a": "\ud800"}])
@@ -114,33 +153,133 @@ def test_holder_names_are_masked(name: str, entity: bool, masked: str) -> None:
     assert mask_holder_name(name, entity=entity) == masked
 
 
-def test_payload_has_exactly_the_short_claims(department) -> None:
-    claims = claims_for(department, valid_until=dt.date(2039, 3, 14))
-    assert claims == {
-        "v": 1, "id": department.identifier, "hn": "北京****公司", "hi": "91110108**********",
-        "iss": department.uscc, "vf": "2019-03-15", "vu": "2039-03-14",
-        "iat": int(ISSUED_AT.timestamp()), "fd": face_digest(FACE),
-    }
+def test_payload_holds_exactly_the_version_1_fields(department) -> None:
+    payload = payload_for(department, valid_until=dt.date(2039, 3, 14))
+    assert payload == QrPayload(
+        version=1, identifier=department.identifier, holder_name_masked="北京****公司",
+        holder_id_masked="91110108**********", valid_from=dt.date(2019, 3, 15),
+        valid_until=dt.date(2039, 3, 14),
+        issued_at=dt.datetime(2024, 6, 3, 1, 30, tzinfo=dt.UTC), face_digest=face_digest(FACE),
+    )
+    assert payload.issued_at.tzinfo is dt.UTC
 
 
-def test_permanent_licenses_carry_no_valid_until(department) -> None:
-    assert "vu" not in claims_for(department, valid_until=None)
+def test_issuer_uscc_is_the_seventh_component_of_the_identifier(department) -> None:
+    payload = payload_for(department)
+    assert payload.issuer_uscc == department.uscc == department.identifier.split(".")[6]
+
+
+def test_issue_time_is_kept_in_utc_to_the_second(department) -> None:
+    payload = payload_for(department, issued_at=ISSUED_AT.replace(microsecond=999_999))
+    assert payload.issued_at == ISSUED_AT and payload.issued_at.microsecond == 0
 
 
 @pytest.mark.parametrize(
     ("changes", "message"),
     [
         ({"holder_id_masked": "911101080000449380"}, "masked"),
-        ({"issuer_uscc": "11110108000044938B"}, "USCC"),
+        ({"identifier": "1.2.156.3005.2.11100000000013127D001.11110108000044938B"
+                        ".7K3M9Q2X4B8N1P5R6T0W.001.7"}, "USCC"),
+        ({"identifier": "1.2.156.3005.2.11100000000013127D001.11110108000044938a"
+                        ".7K3M9Q2X4B8N1P5R6T0W.001.7"}, "canonical"),
         ({"identifier": "1.2.156 3005"}, "identifier"),
+        ({"identifier": "1.2.156.3005.2.11100000000013127D001.11110108000044938A"}, "<type>"),
+        ({"identifier": "2.16.840.1.101.3.4.2.1.1"}, "<type>"),
         ({"issued_at": dt.datetime(2024, 6, 3)}, "timezone-aware"),
+        ({"issued_at": dt.datetime(1969, 12, 31, tzinfo=dt.UTC)}, "after 1970"),
+        ({"valid_from": dt.datetime(2019, 3, 15)}, "datetime.date"),
         ({"valid_until": dt.date(2000, 1, 1)}, "before"),
         ({"holder_name": " "}, "holder name"),
+        ({"holder_name": "张" * 65, "holder_is_entity": False}, "masked holder name"),
     ],
 )
 def test_bad_payload_inputs_are_refused(department, changes: dict, message: str) -> None:
     with pytest.raises(PayloadError, match=message):
-        claims_for(department, **changes)
+        payload_for(department, **changes)
+
+
+def test_a_payload_cannot_be_constructed_inconsistent(department) -> None:
+    payload = payload_for(department)
+    for change in ({"version": 2}, {"version": True}, {"face_digest": bytes(15)},
+                   {"face_digest": "00" * 16}, {"holder_name_masked": ""},
+                   {"issued_at": dt.datetime(2024, 6, 3, 9, 30, tzinfo=dt.timezone(
+                       dt.timedelta(hours=8)))}):
+        with pytest.raises(PayloadError):
+            dataclasses.replace(payload, **change)
+
+
+# ---------------------------------------------------------------------------
+# The CBOR form
+
+
+def test_payload_is_a_cbor_map_with_small_integer_keys(department) -> None:
+    encoded = encode_payload(payload_for(department, valid_until=dt.date(2039, 3, 14)))
+    assert cbor2.loads(encoded) == {
+        0: 1, 1: department.identifier, 2: "北京****公司", 3: "91110108**********",
+        4: 20190315, 5: 20390314, 6: ISSUED_AT_SECONDS, 7: face_digest(FACE),
+    }
+    assert encoded[:3] == b"\xa8\x00\x01"  # a map of eight, key 0 first, version 1
+    assert list(cbor2.loads(encoded)) == sorted(cbor2.loads(encoded))
+
+
+def test_permanent_licenses_carry_no_valid_until(department) -> None:
+    payload = payload_for(department, valid_until=None)
+    assert payload.valid_until is None
+    assert 5 not in cbor2.loads(encode_payload(payload))
+    assert decode_payload(encode_payload(payload)) == payload
+
+
+def test_token_is_base64url_of_a_tagged_cose_sign1_naming_the_kid(department,
+                                                                   qr_key: SigningKey) -> None:
+    token = sign_payload(payload_for(department), qr_key)
+    assert "=" not in token and "." not in token
+    tagged = cbor2.loads(unb64(token))
+    assert tagged.tag == 18
+    protected, unprotected, payload, signature = tagged.value
+    assert cbor2.loads(protected) == {1: -7, 4: qr_key.kid.encode()}
+    assert unprotected == {} and len(signature) == 64
+    assert payload == encode_payload(payload_for(department))
+
+
+def test_signature_checks_out_with_only_cbor2_and_cryptography(department,
+                                                               qr_key: SigningKey) -> None:
+    # What a third party does by hand, following docs/qr-payload.md.
+    protected, _, payload, signature = cbor2.loads(unb64(
+        sign_payload(payload_for(department), qr_key))).value
+    to_be_signed = cbor2.dumps(["Signature1", protected, b"", payload])
+    der = encode_dss_signature(int.from_bytes(signature[:32], "big"),
+                               int.from_bytes(signature[32:], "big"))
+    assert isinstance(qr_key.public_key, ec.EllipticCurvePublicKey)
+    qr_key.public_key.verify(der, to_be_signed, ec.ECDSA(hashes.SHA256()))
+    assert cbor2.loads(payload)[1].split(".")[6] == department.uscc
+
+
+# The complete example of docs/qr-payload.md §6, signed once with a throw-away key.
+DOC_EXAMPLE_TOKEN = (
+    "0oRQogEmBEtxSjN2WDlrTG0yQaBYnKcAAQF4UjEuMi4xNTYuMzAwNS4yLjExMTAwMDAwMDAwMDEzMTI3RDAwMS4x"
+    "MTExMDEwODAwMDA0NDkzOEEuN0szTTlRMlg0QjhOMVA1UjZUMFcuMDAxLjcCcOWMl-S6rCoqKirlhazlj7gDcjkx"
+    "MTEwMTA4KioqKioqKioqKgQaATQUawYaZl0cmAdQL1dwDPC9wNV9DUgZSpeNQ1hAD5xIGx1FRcISe4jABHS4KXqc"
+    "VYd8sYVnsVGtekuKPSS3Xhgo5n3EVrGULYUn0mUJgN3u7eQHRifYQmbClVeeEQ"
+)
+DOC_EXAMPLE_JWK = {"kty": "EC", "crv": "P-256", "kid": "qJ3vX9kLm2A",
+                   "x": "AW2-eYpc0pOAmX_L1JsXawV23JWVbUlWAJkislTSJuc",
+                   "y": "7oHC8C12t1dHCWMP_Iz4FaXSbjQtgTKQVb_ms04WtDo"}
+
+
+def test_the_documented_example_verifies_with_its_published_jwk(department) -> None:
+    public_key = ec.EllipticCurvePublicNumbers(
+        int.from_bytes(unb64(DOC_EXAMPLE_JWK["x"]), "big"),
+        int.from_bytes(unb64(DOC_EXAMPLE_JWK["y"]), "big"), ec.SECP256R1()).public_key()
+    verified = verify_payload(DOC_EXAMPLE_TOKEN, {DOC_EXAMPLE_JWK["kid"]: public_key})
+    face = {"name": "北京云栖数智科技有限公司", "uscc": "91110108MA01W8XK31",
+            "registered_capital": "10000000", "established": "2019-03-15"}
+    assert verified == VerifiedPayload("qJ3vX9kLm2A", build_payload(
+        identifier=department.identifier, holder_name="北京云栖数智科技有限公司",
+        holder_is_entity=True, holder_id_masked="91110108**********",
+        valid_from=dt.date(2019, 3, 15), valid_until=None, issued_at=ISSUED_AT,
+        face_fields=face))
+    assert verified.payload.issuer_uscc == "11110108000044938A"
+    assert qr_version(qr_url(department.issuer, DOC_EXAMPLE_TOKEN)) == 14
 
 
 # ---------------------------------------------------------------------------
@@ -148,104 +287,164 @@ def test_bad_payload_inputs_are_refused(department, changes: dict, message: str)
 
 
 def test_signed_payload_round_trips(department, qr_key: SigningKey) -> None:
-    claims = claims_for(department)
-    token = sign_payload(claims, qr_key)
-    assert verify_payload(token, keyring(qr_key)) == claims
-
-
-def test_token_header_names_algorithm_and_kid(department, qr_key: SigningKey) -> None:
-    header = json.loads(unb64(sign_payload(claims_for(department), qr_key).split(".")[0]))
-    assert header["alg"] == "ES256"
-    assert header["kid"] == qr_key.kid
-    assert set(header) <= {"alg", "kid", "typ"}
+    payload = payload_for(department, valid_until=dt.date(2039, 3, 14))
+    token = sign_payload(payload, qr_key)
+    assert verify_payload(token, keyring(qr_key)) == VerifiedPayload(qr_key.kid, payload)
 
 
 def test_verification_picks_the_key_by_kid(department, qr_key, other_qr_key) -> None:
-    token = sign_payload(claims_for(department), other_qr_key)
-    assert verify_payload(token, keyring(qr_key, other_qr_key))["id"] == department.identifier
+    token = sign_payload(payload_for(department), other_qr_key)
+    verified = verify_payload(token, keyring(qr_key, other_qr_key))
+    assert verified.kid == other_qr_key.kid
+    assert verified.payload.identifier == department.identifier
 
 
-def test_an_edited_claim_is_refused(department, qr_key: SigningKey) -> None:
-    header, payload, signature = sign_payload(claims_for(department), qr_key).split(".")
-    claims = json.loads(unb64(payload))
-    claims["vu"] = "2099-12-31"
-    forged = ".".join((header, b64(json.dumps(claims, separators=(",", ":")).encode()), signature))
-    with pytest.raises(PayloadSignatureError):
+def test_an_edited_field_is_refused(department, qr_key: SigningKey) -> None:
+    message = unb64(sign_payload(payload_for(department), qr_key))
+    genuine = encode_payload(payload_for(department))
+    edited = encode_payload(payload_for(department, holder_name="北京云栖数智科技有限司"))
+    assert len(edited) == len(genuine) and edited != genuine
+    forged = b64(message.replace(genuine, edited))
+    with pytest.raises(PayloadSignatureError, match="signature"):
         verify_payload(forged, keyring(qr_key))
 
 
 def test_a_token_signed_by_another_key_under_the_same_kid_is_refused(department, qr_key,
                                                                      other_qr_key) -> None:
-    impostor = SigningKey(kid=qr_key.kid, algorithm="ES256", purpose="dept-qr", owner=None,
-                          private_key=other_qr_key.private_key,
-                          public_key=other_qr_key.public_key)
-    token = sign_payload(claims_for(department), impostor)
+    impostor = dataclasses.replace(other_qr_key, kid=qr_key.kid)
+    token = sign_payload(payload_for(department), impostor)
     with pytest.raises(PayloadSignatureError):
         verify_payload(token, keyring(qr_key))
 
 
 def test_a_token_from_an_unknown_key_is_refused(department, qr_key, other_qr_key) -> None:
-    token = sign_payload(claims_for(department), other_qr_key)
+    token = sign_payload(payload_for(department), other_qr_key)
     with pytest.raises(PayloadSignatureError, match="kid"):
         verify_payload(token, keyring(qr_key))
 
 
-@pytest.mark.parametrize("signature", ["", "AAAA"])
-def test_alg_none_is_refused(department, qr_key: SigningKey, signature: str) -> None:
-    header = b64(json.dumps({"alg": "none", "kid": qr_key.kid}).encode())
-    payload = b64(json.dumps(claims_for(department)).encode())
-    with pytest.raises(PayloadSignatureError):
-        verify_payload(f"{header}.{payload}.{signature}", keyring(qr_key))
-
-
-def test_hs256_signed_with_the_public_key_is_refused(department, qr_key: SigningKey) -> None:
-    secret = qr_key.public_key.public_bytes(  # type: ignore[union-attr]
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
-    header = b64(json.dumps({"alg": "HS256", "kid": qr_key.kid}).encode())
-    payload = b64(json.dumps(claims_for(department)).encode())
-    mac = hmac.new(secret, f"{header}.{payload}".encode(), hashlib.sha256).digest()
-    with pytest.raises(PayloadSignatureError):
-        verify_payload(f"{header}.{payload}.{b64(mac)}", keyring(qr_key))
+@pytest.mark.parametrize("alg", [-8, -35, 5, None])
+def test_other_algorithms_are_refused_even_when_signed_correctly(department, qr_key,
+                                                                alg: int | None) -> None:
+    header = {4: qr_key.kid.encode()} if alg is None else {1: alg, 4: qr_key.kid.encode()}
+    protected = cbor2.dumps(header)
+    payload = encode_payload(payload_for(department))
+    assert isinstance(qr_key.private_key, ec.EllipticCurvePrivateKey)
+    der = qr_key.private_key.sign(cbor2.dumps(["Signature1", protected, b"", payload]),
+                                  ec.ECDSA(hashes.SHA256()))
+    r, s = decode_dss_signature(der)
+    signature = r.to_bytes(32, "big") + s.to_bytes(32, "big")
+    token = b64(cbor2.dumps(cbor2.CBORTag(18, [protected, {}, payload, signature])))
+    with pytest.raises(PayloadSignatureError, match="algorithm"):
+        verify_payload(token, keyring(qr_key))
 
 
 @pytest.mark.parametrize(
     ("changes", "message"),
     [
-        ({"v": 2}, "version 2"),
-        ({"v": True}, "format version"),
-        ({"v": "1"}, "format version"),
-        ({"fd": None}, "lacks claims fd"),
-        ({"vf": "20190315"}, "ISO date"),
-        ({"vf": "2019-02-30"}, "calendar date"),
-        ({"vu": "2000-01-01"}, "before vf"),
-        ({"iat": 1.5}, "iat"),
-        ({"iss": "11110108000044938a"}, "canonical"),
-        ({"fd": "short"}, "fd"),
-        ({"hn": 5}, "hn"),
+        ({"k0": 2}, "version 2"),
+        ({"k0": "1"}, "format version"),
+        ({"k0": None}, "format version"),
+        ({"k7": None}, r"lacks keys \[7\]"),
+        ({"k1": None, "k3": None}, r"lacks keys \[1, 3\]"),
+        ({"k8": 0}, "unknown keys"),
+        ({"k4": "2019-03-15"}, "key 4"),
+        ({"k4": 20190230}, "calendar date"),
+        ({"k4": -20190315}, "key 4"),
+        ({"k5": 20000101}, "before"),
+        ({"k6": -1}, "key 6"),
+        ({"k6": 1 << 40}, "key 6"),
+        ({"k6": "1717378200"}, "key 6"),
+        ({"k7": bytes(15)}, "16 bytes"),
+        ({"k7": "00" * 16}, "key 7"),
+        ({"k2": 5}, "key 2"),
+        ({"k2": b"x"}, "key 2"),
+        ({"k2": ""}, "holder name"),
+        ({"k3": "911101080000449380"}, "masked"),
+        ({"k1": "1.2.156.3005.2.example"}, "<type>"),
+        ({"k1": "1.2.156.3005.2.11100000000013127D001.11110108000044938B"
+                ".7K3M9Q2X4B8N1P5R6T0W.001.7"}, "USCC"),
     ],
 )
 def test_genuinely_signed_but_malformed_payloads_are_refused(
     department, qr_key: SigningKey, changes: dict, message: str
 ) -> None:
-    claims = {**claims_for(department), **changes}
-    claims = {name: value for name, value in claims.items() if value is not None}
-    token = sign_payload(claims, qr_key)
+    token = token_over(cose.dumps_deterministic(fields_for(department, **changes)), qr_key)
     with pytest.raises(PayloadError, match=message) as caught:
         verify_payload(token, keyring(qr_key))
     assert not isinstance(caught.value, PayloadSignatureError)
 
 
-def test_payload_has_no_expiry_and_verifies_at_any_time(department, qr_key) -> None:
-    token = sign_payload(claims_for(department, valid_until=dt.date(2020, 1, 1)), qr_key)
-    far_future = dt.datetime(2100, 1, 1, tzinfo=dt.UTC)
-    assert "exp" not in verify_payload(token, keyring(qr_key), at=far_future)
+def test_a_text_key_is_an_unknown_key(department, qr_key: SigningKey) -> None:
+    fields: dict[Any, Any] = {**fields_for(department), "v": 1}
+    with pytest.raises(PayloadError, match="unknown keys"):
+        verify_payload(token_over(cose.dumps_deterministic(fields), qr_key), keyring(qr_key))
+
+
+def test_genuinely_signed_but_non_deterministic_payloads_are_refused(department,
+                                                                     qr_key) -> None:
+    genuine = encode_payload(payload_for(department))
+    fields = cbor2.loads(genuine)
+    rest: dict[int, Any] = {key: value for key, value in fields.items() if key}
+    version_last = cbor2.dumps({**rest, 0: 1})
+    long_version = b"\xa7\x00\x18\x01" + genuine[3:]  # 1 written as 0x18 0x01
+    duplicated = b"\xa8\x00\x01\x00\x01" + genuine[3:]  # key 0 twice: map of 8 entries
+    float_version = b"\xa7\x00\xf9\x3c\x00" + genuine[3:]  # 1.0 as a half float
+    indefinite = b"\xbf" + genuine[1:] + b"\xff"
+    for payload in (version_last, long_version, duplicated, float_version, indefinite,
+                    genuine + b"\x00", b"", cbor2.dumps([1, 2])):
+        with pytest.raises(PayloadError, match="CBOR") as caught:
+            verify_payload(token_over(payload, qr_key), keyring(qr_key))
+        assert not isinstance(caught.value, PayloadSignatureError), payload.hex()
+
+
+@pytest.mark.parametrize(
+    "token",
+    ["", "a.b.c", "eyJhbGciOiJFUzI1NiJ9.e30.c2ln", "0oRDoQEm=", "0oRDoQEm+", "0oRDoQEmA",
+     "0oRDoQF", "政务", "A" * 2048],
+)
+def test_tokens_that_are_not_cose_are_refused_as_not_genuine(qr_key, token: str) -> None:
+    with pytest.raises(PayloadSignatureError):
+        verify_payload(token, keyring(qr_key))
+
+
+@FUZZ
+@given(data=st.data())
+def test_any_change_to_a_genuine_token_is_refused(department, qr_key: SigningKey,
+                                                  data: st.DataObject) -> None:
+    token = list(sign_payload(payload_for(department), qr_key))
+    position = data.draw(st.integers(0, len(token) - 1))
+    replacement = data.draw(st.sampled_from("AQgw_-9zZ"))
+    if token[position] == replacement:
+        return
+    token[position] = replacement
+    with pytest.raises(PayloadSignatureError):
+        verify_payload("".join(token), keyring(qr_key))
+
+
+@FUZZ
+@given(text=st.text(max_size=300) | st.binary(max_size=300).map(b64))
+def test_hostile_tokens_raise_only_payload_errors(qr_key: SigningKey, text: str) -> None:
+    with pytest.raises(PayloadError):
+        verify_payload(text, keyring(qr_key))
+
+
+def test_a_license_past_its_dates_still_verifies(department, qr_key) -> None:
+    # The payload has no lifetime: whether the license is in force is the caller's judgement.
+    token = sign_payload(payload_for(department, valid_until=dt.date(2020, 1, 1)), qr_key)
+    assert verify_payload(token, keyring(qr_key)).payload.valid_until == dt.date(2020, 1, 1)
 
 
 def test_only_es256_keys_sign_payloads(department, qr_key: SigningKey) -> None:
     rsa_like = SigningKey(kid="r", algorithm="RS256", purpose="x", owner=None,
                           private_key=qr_key.private_key, public_key=qr_key.public_key)
     with pytest.raises(PayloadError, match="ES256"):
-        sign_payload(claims_for(department), rsa_like)
+        sign_payload(payload_for(department), rsa_like)
+
+
+def test_only_payload_values_are_signed(department, qr_key: SigningKey) -> None:
+    with pytest.raises(PayloadError, match="QrPayload"):
+        sign_payload(cbor2.loads(encode_payload(payload_for(department))), qr_key)  # type: ignore[arg-type]
 
 
 def test_oversized_tokens_are_refused_before_any_parsing(qr_key: SigningKey) -> None:
@@ -258,39 +457,42 @@ def test_oversized_tokens_are_refused_before_any_parsing(qr_key: SigningKey) -> 
 
 
 def test_qr_url_round_trips(department) -> None:
-    url = qr_url(department.issuer + "/", "aa.bb.cc")
-    assert url == department.issuer + "/v/aa.bb.cc"
-    assert parse_qr_url(url) == (department.issuer, "aa.bb.cc")
-    assert parse_qr_url(" " + url + "\r\n") == (department.issuer, "aa.bb.cc")
+    url = qr_url(department.issuer + "/", "0oRDoQEm-_")
+    assert url == department.issuer + "/v/0oRDoQEm-_"
+    assert parse_qr_url(url) == (department.issuer, "0oRDoQEm-_")
+    assert parse_qr_url(" " + url + "\r\n") == (department.issuer, "0oRDoQEm-_")
 
 
 def test_issuer_with_a_path_prefix_round_trips() -> None:
-    url = qr_url("https://gov.example.cn/yiwang", "aa.bb.cc")
-    assert parse_qr_url(url) == ("https://gov.example.cn/yiwang", "aa.bb.cc")
+    url = qr_url("https://gov.example.cn/yiwang", "0oRDoQEm")
+    assert parse_qr_url(url) == ("https://gov.example.cn/yiwang", "0oRDoQEm")
 
 
 def test_plain_http_is_accepted_only_for_loopback_development_hosts() -> None:
     for host in ("127.0.0.1:5000", "localhost:5000", "[::1]:5000"):
-        assert parse_qr_url(f"http://{host}/v/a.b.c") == (f"http://{host}", "a.b.c")
+        assert parse_qr_url(f"http://{host}/v/0oRD") == (f"http://{host}", "0oRD")
     with pytest.raises(PayloadError, match="https"):
-        parse_qr_url("http://yiwang.example.gov.cn/v/a.b.c")
+        parse_qr_url("http://yiwang.example.gov.cn/v/0oRD")
 
 
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ("ftp://yiwang.example.gov.cn/v/a.b.c", "https"),
-        ("yiwang.example.gov.cn/v/a.b.c", "https"),
-        ("https://yiwang.example.gov.cn/verify/a.b.c", "/v/"),
-        ("https://yiwang.example.gov.cn/v/a.b", "JWS"),
-        ("https://yiwang.example.gov.cn/v/a.b.c/d", "JWS"),
-        ("https://yiwang.example.gov.cn/v/a.b.c?x=1", "JWS"),
-        ("https://yiwang.example.gov.cn?x=/v/a.b.c", "query"),
-        ("https://yiwang.example.gov.cn#/v/a.b.c", "fragment"),
-        ("https://yiwang.example.gov.cn@evil.example/v/a.b.c", "user information"),
-        ("https:///v/a.b.c", "no host"),
-        ("https://yiwang.example.gov.cn:99999/v/a.b.c", "not a valid URL"),
-        ("https://政务.cn/v/a.b.c", "ASCII"),
+        ("ftp://yiwang.example.gov.cn/v/0oRD", "https"),
+        ("yiwang.example.gov.cn/v/0oRD", "https"),
+        ("https://yiwang.example.gov.cn/verify/0oRD", "/v/"),
+        ("https://yiwang.example.gov.cn/v/a.b.c", "base64url"),
+        ("https://yiwang.example.gov.cn/v/0oRD=", "base64url"),
+        ("https://yiwang.example.gov.cn/v/0o+RD", "base64url"),
+        ("https://yiwang.example.gov.cn/v/", "base64url"),
+        ("https://yiwang.example.gov.cn/v/0oRD/d", "base64url"),
+        ("https://yiwang.example.gov.cn/v/0oRD?x=1", "base64url"),
+        ("https://yiwang.example.gov.cn?x=/v/0oRD", "query"),
+        ("https://yiwang.example.gov.cn#/v/0oRD", "fragment"),
+        ("https://yiwang.example.gov.cn@evil.example/v/0oRD", "user information"),
+        ("https:///v/0oRD", "no host"),
+        ("https://yiwang.example.gov.cn:99999/v/0oRD", "not a valid URL"),
+        ("https://政务.cn/v/0oRD", "ASCII"),
         ("WIFI:S:home;T:WPA;P:secret;;", "/v/"),
         ("", "/v/"),
     ],
@@ -300,8 +502,14 @@ def test_anything_but_a_verification_url_is_refused_precisely(text: str, message
         parse_qr_url(text)
 
 
+def test_qr_url_refuses_tokens_that_are_not_base64url(department) -> None:
+    for token in ("a.b.c", "0oRD=", "", "0o RD"):
+        with pytest.raises(PayloadError, match="base64url"):
+            qr_url(department.issuer, token)
+
+
 def test_oversized_qr_text_is_refused_as_too_large() -> None:
-    text = "https://yiwang.example.gov.cn/v/a.b." + "c" * MAX_QR_TEXT_BYTES
+    text = "https://yiwang.example.gov.cn/v/0oRD" + "c" * MAX_QR_TEXT_BYTES
     with pytest.raises(PayloadTooLargeError):
         parse_qr_url(text)
     with pytest.raises(PayloadTooLargeError):
@@ -311,43 +519,61 @@ def test_oversized_qr_text_is_refused_as_too_large() -> None:
 # ---------------------------------------------------------------------------
 # QR size of the worst realistic case
 
-ISSUER_40 = "https://zwfw.yiwang.example-province.gov"  # 40 characters
-LONG_ENTITY = "新疆维吾尔自治区乌鲁木齐市高新技术产业开发区某某国际能源科技集团股份有限公司第一分公司"
+ISSUER_29 = "https://yiwang.example.gov.cn"
+ISSUER_40 = "https://zwfw.yiwang.example-province.gov"
+LONG_ENTITY = ("新疆维吾尔自治区乌鲁木齐市高新技术产业开发区"
+               "某某国际能源科技集团股份有限公司第一分公司")
+VAULT_SERIAL_LENGTH = 20  # license_vault.identifiers.SERIAL_LENGTH: every serial the vault makes
+FORMAT_MAX_SERIAL_LENGTH = 64  # what the identifier format accepts at most
 
 
 def identifier_with_serial(serial_length: int) -> str:
-    """A well-formed identifier; 20 is the vault's serial length, 64 the format's maximum."""
     type_code, issuer, version = "11100000000013127D001", "11110108000044938A", "001"
     serial = ("7K3M9Q2X4B8N1P5R6T0W" * 4)[:serial_length]
     check = mod_37_36.calc_check_digit(type_code + issuer + serial + version)
     return f"1.2.156.3005.2.{type_code}.{issuer}.{serial}.{version}.{check}"
 
 
-def worst_case_urls(department, key: SigningKey, serial_length: int) -> dict[str, str]:
-    common = {"issuer_uscc": department.uscc, "valid_from": dt.date(2024, 6, 3),
-                  "valid_until": dt.date(2044, 6, 2), "issued_at": ISSUED_AT, "face_fields": FACE,
-                  "identifier": identifier_with_serial(serial_length)}
-    person = build_payload(holder_name="欧阳娜娜", holder_is_entity=False,
-                           holder_id_masked="110***********123X", **common)  # type: ignore[arg-type]
-    entity = build_payload(holder_name=LONG_ENTITY, holder_is_entity=True,
-                           holder_id_masked="91650100**********", **common)  # type: ignore[arg-type]
-    return {name: qr_url(ISSUER_40, sign_payload(claims, key))
-            for name, claims in (("person", person), ("entity", entity))}
+HOLDERS = {
+    "person 张三": ("张三", False, "110***********123X"),
+    "person 欧阳娜娜": ("欧阳娜娜", False, "110***********123X"),
+    "entity, 44 characters": (LONG_ENTITY, True, "91650100**********"),
+}
 
 
-@pytest.mark.parametrize("serial_length", [20, 64])
-def test_worst_case_qr_stays_within_the_printable_version(department, qr_key,
-                                                          serial_length: int) -> None:
+def measured_url(key: SigningKey, *, issuer: str, serial_length: int, holder: str,
+                 valid_until: dt.date | None) -> str:
+    name, entity, masked_id = HOLDERS[holder]
+    payload = build_payload(
+        identifier=identifier_with_serial(serial_length), holder_name=name,
+        holder_is_entity=entity, holder_id_masked=masked_id, valid_from=dt.date(2024, 6, 3),
+        valid_until=valid_until, issued_at=ISSUED_AT, face_fields=FACE)
+    return qr_url(issuer, sign_payload(payload, key))
+
+
+def test_worst_case_qr_fits_version_15_at_level_m(qr_key: SigningKey) -> None:
+    # 40-character issuer, the vault's identifiers, the longest masked name, an end date.
     assert len(ISSUER_40) == 40
-    for name, url in worst_case_urls(department, qr_key, serial_length).items():
+    for holder in HOLDERS:
+        url = measured_url(qr_key, issuer=ISSUER_40, serial_length=VAULT_SERIAL_LENGTH,
+                           holder=holder, valid_until=dt.date(2044, 6, 2))
         version = qr_version(url)
-        print(f"serial {serial_length}, {name}: {len(url)} characters, version {version} at M")
-        assert version <= MAX_PRINTABLE_VERSION, (name, len(url), version)
+        print(f"worst case, {holder}: {len(url)} characters, version {version} at M")
+        assert version <= 15, (holder, len(url), version)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "a JWS carrying the version-1 claims needs version 17-19 at level M with a 40-character "
-    "issuer (measured in docs/qr-payload.md); version 15 holds 412 bytes"))
-def test_worst_case_qr_fits_version_15_at_level_m(department, qr_key) -> None:
-    for url in worst_case_urls(department, qr_key, 20).values():
-        assert qr_version(url) <= 15
+@pytest.mark.parametrize("issuer", [ISSUER_29, ISSUER_40])
+@pytest.mark.parametrize("serial_length", [VAULT_SERIAL_LENGTH, FORMAT_MAX_SERIAL_LENGTH])
+def test_every_case_stays_within_the_printable_version(qr_key, issuer: str,
+                                                       serial_length: int) -> None:
+    for holder in HOLDERS:
+        for valid_until in (None, dt.date(2044, 6, 2)):
+            url = measured_url(qr_key, issuer=issuer, serial_length=serial_length,
+                               holder=holder, valid_until=valid_until)
+            version = qr_version(url)
+            print(f"issuer {len(issuer)}, serial {serial_length}, {holder}, "
+                  f"{'vu' if valid_until else '长期'}: {len(url)} characters, version {version}")
+            assert version <= MAX_PRINTABLE_VERSION, (holder, len(url), version)
+            assert len(url) == len(measured_url(qr_key, issuer=issuer, holder=holder,
+                                                serial_length=serial_length,
+                                                valid_until=valid_until))

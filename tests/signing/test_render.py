@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import re
 import subprocess
@@ -14,6 +15,7 @@ import pytest
 
 from signing import fonts
 from signing.errors import FontNotFoundError, RenderError
+from signing.qrsymbol import qr_version
 from signing.render import FaceRow, LicenseFace, render_license
 
 FaceFactory = Callable[..., LicenseFace]
@@ -186,10 +188,14 @@ def test_missing_font_names_the_debian_package(monkeypatch: pytest.MonkeyPatch,
         fonts.find_cjk_font()
 
 
+@pytest.mark.parametrize("token_bytes", [250, 296])
 def test_qr_code_decodes_to_the_exact_url(face_factory: FaceFactory, rasterise,
-                                          qr_decoders) -> None:
-    url = ("https://yiwang.example.gov.cn/v/eyJhbGciOiJFUzI1NiIsImtpZCI6InFKM3ZYOWtMbTJBIn0"
-           ".eyJ2IjoxLCJpZCI6IjEuMi4xNTYuMzAwNS4yIn0.c2lnbmF0dXJlLXBsYWNlaG9sZGVy")
+                                          qr_decoders, token_bytes: int) -> None:
+    # A token as long as the worst case the vault issues (version 15) and as
+    # long as the identifier format's longest serial makes it (version 16).
+    token = base64.urlsafe_b64encode((bytes(range(256)) * 2)[:token_bytes]).rstrip(b"=").decode()
+    url = "https://zwfw.yiwang.example-province.gov/v/" + token
+    assert qr_version(url) == (15 if token_bytes == 250 else 16)
     png = rasterise(render_license(face_factory(qr_url=url)), dpi=150)
     for name, decode in qr_decoders.items():
         assert decode(png) == [url], name

@@ -1,0 +1,280 @@
+"""COSE_Sign1 (RFC 9052) with ES256 over deterministic CBOR, the safe way.
+
+The compact sibling of :mod:`keys.jws`, for payloads that must fit a printed
+QR code. One profile only:
+
+* the message is ``18([protected, unprotected, payload, signature])``, tag 18
+  included, in RFC 8949 §4.2.1 core deterministic encoding (shortest
+  arguments, definite lengths, map keys in bytewise order, no duplicates);
+* ``protected`` is the bstr-wrapped map ``{1: -7, 4: kid}`` (alg ES256, kid
+  as UTF-8 bytes), ``unprotected`` is the empty map;
+* ``signature`` is the raw 64-byte ``r‖s`` of ECDSA P-256 / SHA-256 over
+  ``Sig_structure = ["Signature1", protected, h'', payload]`` (RFC 9052 §4.4).
+
+Verification takes the kid only from the protected header, accepts only
+alg -7 there, refuses every other header, every other tag, trailing bytes,
+floats, simple values and any encoding that is not the deterministic one,
+before the signature is checked. Everything wrong with a message is one
+:class:`TokenInvalidError`, whatever the input.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from typing import Any
+
+import cbor2
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.utils import (
+    decode_dss_signature,
+    encode_dss_signature,
+)
+
+from .errors import KeyStoreError, TokenInvalidError
+from .material import Algorithm, PublicKey, SigningKey
+
+COSE_SIGN1_TAG = 18
+HEADER_ALG = 1
+HEADER_KID = 4
+ALG_ES256 = -7
+SIGNATURE_CONTEXT = "Signature1"
+# Far above any QR payload, low enough that hostile input costs nothing to refuse.
+MAX_MESSAGE_BYTES = 4096
+# An array holding a map of scalars is as deep as this profile goes.
+_MAX_DEPTH = 3
+_COORDINATE_BYTES = 32
+
+
+@dataclasses.dataclass(frozen=True)
+class Verified:
+    """A message whose signature verified: the signer's kid and the payload bytes."""
+
+    kid: str
+    payload: bytes
+
+
+def sign1(payload: bytes, key: SigningKey) -> bytes:
+    """The tagged COSE_Sign1 of ``payload`` signed by ``key`` (an ES256 key)."""
+    if not isinstance(payload, bytes):
+        raise KeyStoreError("the COSE payload must be bytes")
+    private_key = key.private_key
+    if (
+        key.algorithm != Algorithm.ES256
+        or not isinstance(private_key, ec.EllipticCurvePrivateKey)
+        or not isinstance(private_key.curve, ec.SECP256R1)
+    ):
+        raise KeyStoreError(f"key {key.kid} ({key.algorithm}) is not an ES256 signing key")
+    try:
+        kid = key.kid.encode("utf-8")
+    except UnicodeEncodeError:
+        raise KeyStoreError("the kid is not Unicode text") from None
+    protected = dumps_deterministic({HEADER_ALG: ALG_ES256, HEADER_KID: kid})
+    der = private_key.sign(_sig_structure(protected, payload), ec.ECDSA(hashes.SHA256()))
+    r, s = decode_dss_signature(der)
+    signature = r.to_bytes(_COORDINATE_BYTES, "big") + s.to_bytes(_COORDINATE_BYTES, "big")
+    return dumps_deterministic(cbor2.CBORTag(COSE_SIGN1_TAG, [protected, {}, payload, signature]))
+
+
+def verify1(message: bytes, keys: Mapping[str, PublicKey]) -> Verified:
+    """The kid and payload of ``message`` if one of ``keys`` (kid to public key) signed it."""
+    if not isinstance(message, bytes):
+        raise TokenInvalidError("the COSE message must be bytes")
+    if len(message) > MAX_MESSAGE_BYTES:
+        raise TokenInvalidError(f"the COSE message is longer than {MAX_MESSAGE_BYTES} bytes")
+    parts = loads_deterministic(message, tag=COSE_SIGN1_TAG)
+    protected, payload, signature = _sign1_parts(parts)
+    kid = _protected_kid(protected)
+    public_key = keys.get(kid)
+    if public_key is None:
+        raise TokenInvalidError(f"unknown kid {kid!r}")
+    if not isinstance(public_key, ec.EllipticCurvePublicKey) or not isinstance(
+        public_key.curve, ec.SECP256R1
+    ):
+        raise TokenInvalidError(f"algorithm ES256 does not match the key {kid!r}")
+    der = encode_dss_signature(
+        int.from_bytes(signature[:_COORDINATE_BYTES], "big"),
+        int.from_bytes(signature[_COORDINATE_BYTES:], "big"),
+    )
+    try:
+        public_key.verify(der, _sig_structure(protected, payload), ec.ECDSA(hashes.SHA256()))
+    except InvalidSignature:
+        raise TokenInvalidError("signature verification failed") from None
+    return Verified(kid=kid, payload=payload)
+
+
+def loads_deterministic(data: bytes, *, tag: int | None = None) -> Any:
+    """Decode one CBOR item that is in core deterministic encoding, and nothing after it.
+
+    Only integers, byte and text strings, arrays and maps are accepted. With
+    ``tag``, the item must be exactly that tag around such an item, and the
+    tagged content is returned. Raises :class:`TokenInvalidError` for anything
+    else, including encodings cbor2 would accept (indefinite lengths, long
+    forms, unsorted or duplicated keys, other tags, trailing bytes).
+    """
+    if not isinstance(data, bytes):
+        raise TokenInvalidError("CBOR input must be bytes")
+    start = 0
+    if tag is not None:
+        major, number, start = _head(data, 0)
+        if major != 6 or number != tag:
+            raise TokenInvalidError(f"the CBOR item is not tagged {tag}")
+    content = data[start:]
+    if _check_item(content, 0, depth=0) != len(content):
+        raise TokenInvalidError("trailing bytes after the CBOR item")
+    try:
+        # The walk above already refused indefinite lengths and repeated keys,
+        # which cbor2 before 6.1 cannot be told to refuse.
+        decoded = cbor2.loads(content)
+    # The walk leaves cbor2 only plain items, but this is the boundary with
+    # hostile input: no library error may escape as anything else.
+    except (cbor2.CBORError, ValueError, TypeError, RecursionError, MemoryError):
+        raise TokenInvalidError("the CBOR item does not decode") from None
+    try:
+        deterministic = dumps_deterministic(decoded) == content
+    except KeyStoreError:
+        deterministic = False
+    if not deterministic:
+        raise TokenInvalidError("the CBOR item is not in deterministic encoding")
+    return decoded
+
+
+def dumps_deterministic(item: Any) -> bytes:
+    """Encode ``item`` in core deterministic CBOR (RFC 8949 §4.2.1).
+
+    Only ints, str, bytes, lists, dicts and :class:`cbor2.CBORTag` are
+    accepted: the subset :func:`loads_deterministic` reads back.
+    """
+    # cbor2's own canonical mode sorts map keys length-first (RFC 7049 §3.9);
+    # RFC 8949 §4.2.1 sorts by the encoded keys' bytes, so the maps are put in
+    # that order here and written as they are.
+    return cbor2.dumps(_in_deterministic_order(item))
+
+
+def _in_deterministic_order(item: Any) -> Any:
+    if isinstance(item, dict):
+        return {key: _in_deterministic_order(item[key]) for key in sorted(item, key=_map_key)}
+    if isinstance(item, list):
+        return [_in_deterministic_order(member) for member in item]
+    if isinstance(item, cbor2.CBORTag):
+        return cbor2.CBORTag(item.tag, _in_deterministic_order(item.value))
+    if isinstance(item, (str, bytes)) or _is_cbor_int(item):
+        return item
+    raise KeyStoreError(f"{type(item).__name__} has no place in deterministic COSE CBOR")
+
+
+def _map_key(key: Any) -> bytes:
+    if not (isinstance(key, (str, bytes)) or _is_cbor_int(key)):
+        raise KeyStoreError("map keys must be integers or strings")
+    return cbor2.dumps(key)
+
+
+def _is_cbor_int(item: Any) -> bool:
+    # Beyond 64 bits cbor2 would write a bignum tag, which the decoder refuses.
+    return type(item) is int and -(1 << 64) <= item < (1 << 64)
+
+
+def _sign1_parts(parts: Any) -> tuple[bytes, bytes, bytes]:
+    if not isinstance(parts, list) or len(parts) != 4:
+        raise TokenInvalidError("a COSE_Sign1 is an array of four items")
+    protected, unprotected, payload, signature = parts
+    if not isinstance(protected, bytes) or not protected:
+        raise TokenInvalidError("the protected header is missing")
+    if unprotected != {}:
+        # alg or kid here would be unauthenticated; nothing else belongs here either.
+        raise TokenInvalidError("the unprotected header must be empty")
+    if not isinstance(payload, bytes):
+        raise TokenInvalidError("the payload must be embedded as a byte string")
+    if not isinstance(signature, bytes) or len(signature) != 2 * _COORDINATE_BYTES:
+        raise TokenInvalidError("an ES256 signature is 64 bytes r||s")
+    return protected, payload, signature
+
+
+def _protected_kid(protected: bytes) -> str:
+    header = loads_deterministic(protected)
+    if not isinstance(header, dict):
+        raise TokenInvalidError("the protected header is not a map")
+    alg = header.get(HEADER_ALG)
+    if type(alg) is not int or alg != ALG_ES256:
+        raise TokenInvalidError(f"algorithm {alg!r} is not accepted")
+    if set(header) != {HEADER_ALG, HEADER_KID}:
+        raise TokenInvalidError("the protected header must hold exactly alg and kid")
+    kid = header[HEADER_KID]
+    if not isinstance(kid, bytes) or not kid:
+        raise TokenInvalidError("the kid is not a non-empty byte string")
+    try:
+        return kid.decode("utf-8")
+    except UnicodeDecodeError:
+        raise TokenInvalidError("the kid is not UTF-8") from None
+
+
+def _sig_structure(protected: bytes, payload: bytes) -> bytes:
+    return dumps_deterministic([SIGNATURE_CONTEXT, protected, b"", payload])
+
+
+def _check_item(data: bytes, offset: int, *, depth: int) -> int:
+    """Walk one item at ``offset`` without building it; return where it ends.
+
+    Refuses what cbor2 would decode without complaint: indefinite lengths,
+    long-form arguments, keys out of bytewise order or repeated, keys that are
+    not integers or strings, deep nesting, tags and major type 7.
+    """
+    if depth > _MAX_DEPTH:
+        raise TokenInvalidError("the CBOR item nests too deeply")
+    major, argument, offset = _head(data, offset)
+    if major in (0, 1):
+        return offset
+    if major in (2, 3):
+        end = offset + argument
+        if end > len(data):
+            raise TokenInvalidError("a CBOR string runs past the end of the input")
+        return end
+    if major == 4:
+        for _ in range(argument):
+            offset = _check_item(data, offset, depth=depth + 1)
+        return offset
+    if major == 5:
+        previous: bytes | None = None
+        for _ in range(argument):
+            if offset < len(data) and data[offset] >> 5 > 3:
+                raise TokenInvalidError("CBOR map keys must be integers or strings")
+            key_end = _check_item(data, offset, depth=depth + 1)
+            key = data[offset:key_end]
+            if previous is not None and key <= previous:
+                raise TokenInvalidError("CBOR map keys are unsorted or duplicated")
+            previous = key
+            offset = _check_item(data, key_end, depth=depth + 1)
+        return offset
+    if major == 6:
+        raise TokenInvalidError(f"CBOR tag {argument} is not allowed here")
+    raise TokenInvalidError("CBOR floats and simple values are not allowed")
+
+
+def _head(data: bytes, offset: int) -> tuple[int, int, int]:
+    """Major type, argument and the offset after the head; shortest form only."""
+    if offset >= len(data):
+        raise TokenInvalidError("the CBOR input ends early")
+    initial = data[offset]
+    major, info = initial >> 5, initial & 0x1F
+    offset += 1
+    if info < 24:
+        return major, info, offset
+    if major == 7:
+        raise TokenInvalidError("CBOR floats and simple values are not allowed")
+    if info == 31:
+        raise TokenInvalidError("indefinite-length CBOR items are not allowed")
+    if info > 27:
+        raise TokenInvalidError("reserved CBOR additional information")
+    size = 1 << (info - 24)
+    if offset + size > len(data):
+        raise TokenInvalidError("the CBOR input ends early")
+    argument = int.from_bytes(data[offset:offset + size], "big")
+    if argument < (24 if size == 1 else 1 << (4 * size)):
+        raise TokenInvalidError("a CBOR argument is not in its shortest form")
+    offset += size
+    # A count of items or bytes larger than the input cannot be honest.
+    if major in (2, 3, 4, 5) and argument > len(data) - offset:
+        raise TokenInvalidError("a CBOR length runs past the end of the input")
+    return major, argument, offset

@@ -1,0 +1,224 @@
+"""The version-1 QR payload as a value, and its CBOR form.
+
+The payload is a CBOR map with small integer keys, in deterministic
+encoding (RFC 8949 §4.2.1), carried as the payload of a COSE_Sign1::
+
+    0  format version, uint 1
+    1  license identifier (GB/T 36904 style), text
+    2  holder name, masked (张**; 北京****公司), text
+    3  holder ID number or USCC, masked by the issuer (contains "*"), text
+    4  valid from, uint YYYYMMDD
+    5  valid until, uint YYYYMMDD; absent for permanent (长期) licenses
+    6  issued at, uint seconds since the epoch
+    7  face digest, bstr: the first 16 bytes of SHA-256 over the canonical
+       JSON of the face data
+
+There is no issuer field: the issuing department's USCC is the 7th
+dot-separated component of the identifier (:attr:`QrPayload.issuer_uscc`).
+Constructing a :class:`QrPayload` validates it, so a built payload and a
+decoded one obey the same rules.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from stdnum.cn import uscc as stdnum_uscc
+from stdnum.exceptions import ValidationError as StdnumValidationError
+
+from keys import cose
+from keys.errors import TokenInvalidError
+from signing.errors import PayloadError
+
+PAYLOAD_VERSION = 1
+FACE_DIGEST_BYTES = 16
+MAX_IDENTIFIER_LENGTH = 160
+MAX_HOLDER_NAME_LENGTH = 64
+MAX_MASKED_ID_LENGTH = 32
+IDENTIFIER_PREFIX = "1.2.156.3005.2."
+# 1.2.156.3005.2 . type . issuer USCC . serial . version . check
+_IDENTIFIER_PARTS = 10
+_ISSUER_PART = 6
+
+KEY_VERSION = 0
+KEY_IDENTIFIER = 1
+KEY_HOLDER_NAME = 2
+KEY_HOLDER_ID = 3
+KEY_VALID_FROM = 4
+KEY_VALID_UNTIL = 5
+KEY_ISSUED_AT = 6
+KEY_FACE_DIGEST = 7
+_REQUIRED_KEYS = frozenset({KEY_VERSION, KEY_IDENTIFIER, KEY_HOLDER_NAME, KEY_HOLDER_ID,
+                            KEY_VALID_FROM, KEY_ISSUED_AT, KEY_FACE_DIGEST})
+_KNOWN_KEYS = _REQUIRED_KEYS | {KEY_VALID_UNTIL}
+
+_PRINTABLE_ASCII = re.compile(r"[\x21-\x7e]+")
+_MAX_YYYYMMDD = 99991231
+_MAX_EPOCH_SECONDS = int((datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC)).timestamp())
+
+
+@dataclasses.dataclass(frozen=True)
+class QrPayload:
+    """What a license's QR code asserts, signed by the issuing department.
+
+    ``issued_at`` is in UTC with whole seconds; ``valid_until`` is None for
+    permanent (长期) licenses; ``face_digest`` is 16 bytes (see
+    :func:`signing.payload.face_digest`).
+    """
+
+    version: int
+    identifier: str
+    holder_name_masked: str
+    holder_id_masked: str
+    valid_from: date
+    valid_until: date | None
+    issued_at: datetime
+    face_digest: bytes
+
+    def __post_init__(self) -> None:
+        if type(self.version) is not int or self.version != PAYLOAD_VERSION:
+            raise PayloadError(f"unsupported payload format version {self.version!r}")
+        check_identifier(self.identifier)
+        if (not isinstance(self.holder_name_masked, str) or not self.holder_name_masked
+                or len(self.holder_name_masked) > MAX_HOLDER_NAME_LENGTH):
+            raise PayloadError(f"the masked holder name must be 1 to {MAX_HOLDER_NAME_LENGTH} "
+                               "characters of text")
+        check_masked_id(self.holder_id_masked)
+        _check_date("valid_from", self.valid_from)
+        if self.valid_until is not None:
+            _check_date("valid_until", self.valid_until)
+            if self.valid_until < self.valid_from:
+                raise PayloadError("valid_until is before valid_from")
+        _check_issued_at(self.issued_at)
+        if not isinstance(self.face_digest, bytes) or len(self.face_digest) != FACE_DIGEST_BYTES:
+            raise PayloadError(f"the face digest must be {FACE_DIGEST_BYTES} bytes")
+
+    @property
+    def issuer_uscc(self) -> str:
+        """The issuing department's USCC: the identifier's 7th dot-separated component."""
+        return self.identifier.split(".")[_ISSUER_PART]
+
+
+def encode_payload(payload: QrPayload) -> bytes:
+    """The deterministic CBOR map of ``payload``."""
+    fields: dict[int, Any] = {
+        KEY_VERSION: payload.version,
+        KEY_IDENTIFIER: payload.identifier,
+        KEY_HOLDER_NAME: payload.holder_name_masked,
+        KEY_HOLDER_ID: payload.holder_id_masked,
+        KEY_VALID_FROM: _yyyymmdd(payload.valid_from),
+        KEY_ISSUED_AT: int(payload.issued_at.timestamp()),
+        KEY_FACE_DIGEST: payload.face_digest,
+    }
+    if payload.valid_until is not None:
+        fields[KEY_VALID_UNTIL] = _yyyymmdd(payload.valid_until)
+    return cose.dumps_deterministic(fields)
+
+
+def decode_payload(data: bytes) -> QrPayload:
+    """The payload encoded in ``data``; :class:`PayloadError` unless it is exactly version 1."""
+    try:
+        fields = cose.loads_deterministic(data)
+    except TokenInvalidError as exc:
+        raise PayloadError(f"the payload is not deterministic CBOR: {exc}") from None
+    if not isinstance(fields, dict):
+        raise PayloadError("the payload is not a CBOR map")
+    unknown = [key for key in fields if type(key) is not int or key not in _KNOWN_KEYS]
+    if unknown:
+        raise PayloadError(f"the payload has unknown keys {unknown!r}")
+    version = fields.get(KEY_VERSION)
+    if type(version) is not int:
+        raise PayloadError("key 0 (format version) is missing or not an integer")
+    if version != PAYLOAD_VERSION:
+        raise PayloadError(f"unsupported payload format version {version}")
+    missing = sorted(_REQUIRED_KEYS - fields.keys())
+    if missing:
+        raise PayloadError(f"the payload lacks keys {missing}")
+    valid_until = fields.get(KEY_VALID_UNTIL)
+    return QrPayload(
+        version=version,
+        identifier=_typed(fields, KEY_IDENTIFIER, str),
+        holder_name_masked=_typed(fields, KEY_HOLDER_NAME, str),
+        holder_id_masked=_typed(fields, KEY_HOLDER_ID, str),
+        valid_from=_date(fields, KEY_VALID_FROM),
+        valid_until=None if valid_until is None else _date(fields, KEY_VALID_UNTIL),
+        issued_at=_epoch(fields, KEY_ISSUED_AT),
+        face_digest=_typed(fields, KEY_FACE_DIGEST, bytes),
+    )
+
+
+def check_identifier(identifier: object) -> str:
+    """Return the identifier if it has the structure the issuer is derived from."""
+    if (
+        not isinstance(identifier, str)
+        or len(identifier) > MAX_IDENTIFIER_LENGTH
+        or not _PRINTABLE_ASCII.fullmatch(identifier)
+    ):
+        raise PayloadError("the license identifier must be printable ASCII without spaces")
+    parts = identifier.split(".")
+    if not identifier.startswith(IDENTIFIER_PREFIX) or len(parts) != _IDENTIFIER_PARTS:
+        raise PayloadError(f"the license identifier must be {IDENTIFIER_PREFIX}<type>.<issuer "
+                           "USCC>.<serial>.<version>.<check>")
+    issuer = parts[_ISSUER_PART]
+    try:
+        canonical = stdnum_uscc.validate(issuer)
+    except StdnumValidationError as exc:
+        raise PayloadError(f"the identifier's issuer {issuer!r} is not a valid USCC: {exc}") \
+            from None
+    if canonical != issuer:
+        raise PayloadError("the identifier's issuer USCC is not in canonical form")
+    return identifier
+
+
+def check_masked_id(masked: object) -> str:
+    if not isinstance(masked, str) or not masked or len(masked) > MAX_MASKED_ID_LENGTH:
+        raise PayloadError("holder_id_masked must be a short non-empty string")
+    if "*" not in masked:
+        raise PayloadError("holder_id_masked must be masked (contain '*'), never a full ID")
+    return masked
+
+
+def _check_date(name: str, value: object) -> None:
+    if isinstance(value, datetime) or not isinstance(value, date):
+        raise PayloadError(f"{name} must be a datetime.date")
+
+
+def _check_issued_at(value: object) -> None:
+    if (
+        not isinstance(value, datetime)
+        or value.utcoffset() != timedelta(0)
+        or value.microsecond
+        or not 0 <= value.timestamp() <= _MAX_EPOCH_SECONDS
+    ):
+        raise PayloadError("issued_at must be a UTC datetime in whole seconds, after 1970")
+
+
+def _yyyymmdd(day: date) -> int:
+    return day.year * 10000 + day.month * 100 + day.day
+
+
+def _typed(fields: dict[Any, Any], key: int, kind: type) -> Any:
+    value = fields[key]
+    if type(value) is not kind:
+        raise PayloadError(f"key {key} must be a {'text' if kind is str else 'byte'} string")
+    return value
+
+
+def _date(fields: dict[Any, Any], key: int) -> date:
+    value = fields[key]
+    if type(value) is not int or not 0 <= value <= _MAX_YYYYMMDD:
+        raise PayloadError(f"key {key} is not a date as an unsigned integer YYYYMMDD")
+    try:
+        return date(value // 10000, value // 100 % 100, value % 100)
+    except ValueError:
+        raise PayloadError(f"key {key} ({value}) is not a calendar date") from None
+
+
+def _epoch(fields: dict[Any, Any], key: int) -> datetime:
+    value = fields[key]
+    if type(value) is not int or not 0 <= value <= _MAX_EPOCH_SECONDS:
+        raise PayloadError(f"key {key} is not seconds since the epoch as an unsigned integer")
+    return datetime.fromtimestamp(value, UTC)
