@@ -6,4 +6,13 @@ and renewals, the holder-authorised and duty-based sharing with other
 departments, and the tamper-evident access log the holder can read. License
 identifiers (GB/T 36904 style) live in ``license_vault.identifiers`` and its
 errors derive from ``license_vault.errors.LicenseVaultError``.
+
+Modules: ``departments`` (issuers, their keys and back-end clients),
+``catalogue`` (license types), ``issuance`` (validate, number, render, sign,
+seal, store, record), ``blobs`` and ``fsck`` (the content-addressed store),
+``lifecycle`` (status, expiry, renewal), ``reading`` (what verifiers call:
+``find_license``, ``find_by_signed_revision``, ``license_status``,
+``face_data``, ``seal_record``, ``validation_material``, ``read_pdf``),
+``views`` (the ``/api/v1`` blueprint) and ``cli``. Nothing is imported here,
+so importing the identifiers or errors stays cheap.
 """

@@ -52,3 +52,15 @@ def issuer_client(app: Flask, issuer: str = ISSUER) -> FlaskClient:
     scheme, _, host = issuer.partition("://")
     client.environ_base.update({"wsgi.url_scheme": scheme, "HTTP_HOST": host})
     return client
+
+
+def empty_database_url(folder: Path, name: str) -> str:
+    """A database with nothing in it: a new SQLite file, or a new PostgreSQL database."""
+    if POSTGRES_URL is None:
+        return f"sqlite:///{folder / 'yiwang.db'}"
+    url = make_url(POSTGRES_URL)
+    database = f"{url.database}_{name}"
+    drop_database(database)
+    with admin_connection() as connection:
+        connection.execute(f'CREATE DATABASE "{database}"')
+    return url.set(database=database).render_as_string(hide_password=False)

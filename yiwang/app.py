@@ -7,7 +7,9 @@ import logging
 from flask import Blueprint, Flask, Response, jsonify
 from sqlalchemy import text
 
-from yiwang import web
+from idp import views as idp_views
+from license_vault import views as license_vault_views
+from yiwang import pki, web
 from yiwang.database import close_session, current_session
 from yiwang.logs import configure_logging
 from yiwang.runtime import Runtime
@@ -24,8 +26,10 @@ def create_app(settings: Settings | None = None) -> Flask:
     app = Flask(__name__, static_folder=None)
     app.config.update(
         MAX_CONTENT_LENGTH=settings.max_upload_bytes,
-        # Forms carry file uploads only on /verify; bound the rest tightly.
-        MAX_FORM_MEMORY_SIZE=64 * 1024,
+        # Forms carry file uploads only on /verify; bound the rest tightly. Werkzeug
+        # 3.1 checks this against each 64 KiB chunk it reads plus what it holds back,
+        # file parts included, so it must exceed 64 KiB or uploads above it fail.
+        MAX_FORM_MEMORY_SIZE=128 * 1024,
         MAX_FORM_PARTS=200,
         JSON_AS_ASCII=False,
         PREFERRED_URL_SCHEME="https" if settings.issuer.startswith("https") else "http",
@@ -37,6 +41,9 @@ def create_app(settings: Settings | None = None) -> Flask:
     web.install(app, csrf_secret=runtime.keystore.derive_secret("csrf"),
                 secure_cookies=settings.issuer.startswith("https://"))
     app.register_blueprint(_core_blueprint())
+    app.register_blueprint(pki.blueprint)
+    idp_views.init_app(app)
+    license_vault_views.init_app(app)
     return app
 
 

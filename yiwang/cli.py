@@ -8,7 +8,9 @@ from typing import Any
 
 import click
 
+from idp import cli as idp_cli
 from keys.cli import keys as keys_group
+from license_vault import cli as license_vault_cli
 from yiwang.runtime import Runtime
 from yiwang.settings import Settings, SettingsError, describe
 
@@ -22,7 +24,7 @@ def _expected_errors() -> tuple[type[Exception], ...]:
     from license_vault.errors import LicenseVaultError
     from signing.errors import SigningError
 
-    return EXPECTED_ERRORS + (KeyStoreError, IdpError, LicenseVaultError, SigningError)
+    return (*EXPECTED_ERRORS, KeyStoreError, IdpError, LicenseVaultError, SigningError)
 
 
 class YiwangGroup(click.Group):
@@ -105,6 +107,13 @@ def _warn_dev_defaults(runtime: Runtime) -> None:
 
 
 cli.add_command(keys_group)
+cli.add_command(idp_cli.person)
+cli.add_command(idp_cli.entity)
+cli.add_command(idp_cli.client)
+cli.add_command(license_vault_cli.department)
+cli.add_command(license_vault_cli.license_type)
+cli.add_command(license_vault_cli.license)
+cli.add_command(license_vault_cli.vault)
 
 
 def main() -> None:

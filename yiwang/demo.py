@@ -6,6 +6,8 @@ import dataclasses
 
 import click
 
+from idp.demo import seed_demo
+from license_vault.demo import seed_demo as seed_license_demo
 from yiwang.runtime import Runtime
 from yiwang.settings import Settings
 
@@ -17,6 +19,10 @@ class DemoSummary:
 
 def seed(runtime: Runtime) -> DemoSummary:
     summary = DemoSummary()
+    with runtime.session() as session:
+        summary.lines += seed_demo(session, runtime.keystore, runtime.settings)
+    with runtime.session() as session:
+        summary.lines += seed_license_demo(session, runtime.keystore, runtime.settings)
     return summary
 
 

@@ -1,0 +1,170 @@
+"""What an authorization still needs from the person, and issuing the code.
+
+:func:`next_step` looks at the request, the SSO session and the interaction
+(if the person is already part-way through) and names the one thing still
+missing: log in, second factor, choose whom to act for, consent, or nothing.
+With ``prompt=none`` anything missing is an error sent back to the client.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from idp import accounts, grants
+from idp.authorize import AuthorizationRequest, response_uri
+from idp.errors import (
+    AccountSelectionRequired,
+    ConsentRequired,
+    LoginRequired,
+    OAuthError,
+)
+from idp.models import Client, Consent, Interaction, Person, SsoSession
+from idp.provider import Provider
+from idp.tokens import subject_for
+
+__all__ = ["Step", "error_uri", "finish", "grant_consent", "next_step"]
+
+
+class Step(enum.Enum):
+    LOGIN = "login"
+    TOTP = "totp"
+    ENTITY = "entity"
+    CONSENT = "consent"
+    DONE = "done"
+
+
+def needs_login(session: Session, provider: Provider, client: Client,
+                request: AuthorizationRequest, sso: SsoSession | None,
+                interaction: Interaction | None, now: dt.datetime) -> bool:
+    """A fresh log-in is due without a session, for prompt=login, past max_age,
+    or when login_hint names someone else; authenticating during this very
+    interaction satisfies all of them."""
+    if sso is None:
+        return True
+    if interaction is not None and interaction.session_sid == sso.sid:
+        return False
+    if "login" in request.prompt:
+        return True
+    if request.max_age is not None and \
+            (now - sso.auth_time).total_seconds() > request.max_age:
+        return True
+    if request.login_hint is not None:
+        person = session.get(Person, sso.person_id)
+        return person is None or not hint_matches(provider, client, person, request.login_hint)
+    return False
+
+
+def hint_matches(provider: Provider, client: Client, person: Person, hint: str) -> bool:
+    """A login_hint is the person's ``sub`` for this client or their ID number."""
+    if hint == subject_for(client, person, provider.pairwise_secret):
+        return True
+    found = accounts.lookup_index(provider.keystore, hint)
+    return found is not None and found == person.id_number_index
+
+
+def needs_entity_choice(session: Session, request: AuthorizationRequest, sso: SsoSession,
+                        interaction: Interaction | None, now: dt.datetime) -> bool:
+    """With the entity scope, a person who represents entities chooses whom to act for."""
+    if "entity" not in request.scope:
+        return False
+    if interaction is not None and interaction.acting is not None:
+        return False
+    return bool(accounts.representations(session, sso.person_id, now=now))
+
+
+def needs_consent(session: Session, client: Client, request: AuthorizationRequest,
+                  sso: SsoSession, interaction: Interaction | None) -> bool:
+    """Clients not marked first-party need the person's consent to the scopes,
+    remembered once given; prompt=consent asks again."""
+    if client.first_party:
+        return False
+    if interaction is not None and interaction.consented:
+        return False
+    if "consent" in request.prompt:
+        return True
+    granted = session.scalar(select(Consent.scopes).where(
+        Consent.person_id == sso.person_id, Consent.client_id == client.client_id))
+    return granted is None or not set(request.scope) <= set(granted)
+
+
+def next_step(session: Session, provider: Provider, client: Client,
+              request: AuthorizationRequest, sso: SsoSession | None,
+              interaction: Interaction | None, now: dt.datetime) -> Step:
+    if interaction is not None and interaction.pending_person_id is not None:
+        return Step.TOTP
+    if needs_login(session, provider, client, request, sso, interaction, now):
+        return Step.LOGIN
+    assert sso is not None
+    if needs_entity_choice(session, request, sso, interaction, now):
+        return Step.ENTITY
+    if needs_consent(session, client, request, sso, interaction):
+        return Step.CONSENT
+    return Step.DONE
+
+
+PROMPT_NONE_ERRORS: dict[Step, type[OAuthError]] = {
+    Step.LOGIN: LoginRequired,
+    Step.TOTP: LoginRequired,
+    Step.ENTITY: AccountSelectionRequired,
+    Step.CONSENT: ConsentRequired,
+}
+
+
+def prompt_none_error(step: Step) -> OAuthError:
+    """OIDC Core §3.1.2.6: with prompt=none, what is missing is the error."""
+    messages = {
+        Step.LOGIN: "The person is not logged in (or must log in again).",
+        Step.TOTP: "The person is not logged in.",
+        Step.ENTITY: "The person must choose whom to act for.",
+        Step.CONSENT: "The person has not consented to the requested scopes.",
+    }
+    return PROMPT_NONE_ERRORS[step](messages[step])
+
+
+def grant_consent(session: Session, client: Client, person_id: int, scopes: tuple[str, ...],
+                  *, now: dt.datetime) -> None:
+    consent = session.scalar(select(Consent).where(
+        Consent.person_id == person_id, Consent.client_id == client.client_id))
+    if consent is None:
+        session.add(Consent(person_id=person_id, client_id=client.client_id,
+                            scopes=sorted(set(scopes)), granted_at=now))
+    else:
+        consent.scopes = sorted(set(consent.scopes) | set(scopes))
+        consent.granted_at = now
+    session.flush()
+
+
+def finish(session: Session, provider: Provider, client: Client,
+           request: AuthorizationRequest, sso: SsoSession, interaction: Interaction | None,
+           now: dt.datetime) -> str:
+    """Create the grant and its code; the URI to send the browser to (RFC 9207 ``iss``)."""
+    acting = None
+    if interaction is not None and interaction.acting and \
+            interaction.acting.get("kind") == "entity":
+        acting = {k: v for k, v in interaction.acting.items() if k != "kind"}
+    grant = grants.create_grant(session, grants.NewGrant(
+        client_id=client.client_id, person_id=sso.person_id, session_sid=sso.sid,
+        scope=request.scope_string, acting=acting, auth_time=sso.auth_time, acr=sso.acr,
+        amr=list(sso.amr), nonce=request.nonce,
+    ), now=now, lifetime=provider.grant_ttl)
+    code = grants.issue_code(session, grant, redirect_uri=request.redirect_uri,
+                             code_challenge=request.code_challenge,
+                             code_challenge_method=request.code_challenge_method,
+                             now=now, ttl=provider.code_ttl)
+    if interaction is not None:
+        session.delete(interaction)
+    session.flush()
+    return response_uri(request.redirect_uri,
+                        {"code": code, "state": request.state, "iss": provider.issuer})
+
+
+def error_uri(provider: Provider, redirect_uri: str, state: str | None,
+              error: OAuthError) -> str:
+    return response_uri(redirect_uri, {
+        "error": error.error, "error_description": error.description or None,
+        "state": state, "iss": provider.issuer,
+    })

@@ -1,0 +1,99 @@
+"""The identity provider's process-wide objects, built once per app.
+
+Only derived secrets and a short-lived key cache live here; every piece of
+state another node would need is in the database.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+from typing import Any, Protocol
+
+from sqlalchemy.orm import Session
+
+from idp.accounts import SecretBox
+from idp.throttle import Throttle
+from idp.tokens import PAIRWISE_LABEL, TokenKeys
+from keys.material import PublicKey, SigningKey
+
+__all__ = ["ENDPOINTS", "Provider", "ProviderSettings"]
+
+ENDPOINTS = {
+    "authorization_endpoint": "/authorize",
+    "token_endpoint": "/token",
+    "userinfo_endpoint": "/userinfo",
+    "jwks_uri": "/jwks.json",
+    "end_session_endpoint": "/logout",
+    "introspection_endpoint": "/introspect",
+    "revocation_endpoint": "/revoke",
+}
+
+
+class ProviderSettings(Protocol):
+    """The settings the provider reads (``yiwang.settings.Settings`` has them)."""
+
+    @property
+    def issuer(self) -> str: ...
+    @property
+    def access_token_ttl(self) -> int: ...
+    @property
+    def id_token_ttl(self) -> int: ...
+    @property
+    def refresh_token_ttl(self) -> int: ...
+    @property
+    def refresh_grace_seconds(self) -> int: ...
+    @property
+    def code_ttl(self) -> int: ...
+    @property
+    def session_ttl(self) -> int: ...
+
+
+class ProviderKeyStore(SecretBox, Protocol):
+    def active_key(self, session: Session, purpose: str, owner: str | None = None,
+                   algorithm: str | None = None) -> SigningKey: ...
+    def verification_keys(self, session: Session, purpose: str, owner: str | None = None, *,
+                          now: dt.datetime) -> dict[str, PublicKey]: ...
+    def jwks(self, session: Session, purposes: Any, *, now: dt.datetime) -> dict[str, Any]: ...
+
+
+class Provider:
+    def __init__(self, settings: ProviderSettings, keystore: ProviderKeyStore) -> None:
+        self.settings = settings
+        self.keystore = keystore
+        self.keys = TokenKeys(keystore)
+
+    @property
+    def issuer(self) -> str:
+        return self.settings.issuer
+
+    @property
+    def secure_cookies(self) -> bool:
+        return self.issuer.startswith("https://")
+
+    def url(self, endpoint: str) -> str:
+        return self.issuer + ENDPOINTS[endpoint]
+
+    @functools.cached_property
+    def throttle(self) -> Throttle:
+        return Throttle(self.keystore.derive_secret("idp throttle"))
+
+    @functools.cached_property
+    def pairwise_secret(self) -> bytes:
+        return self.keystore.derive_secret(PAIRWISE_LABEL)
+
+    @property
+    def code_ttl(self) -> dt.timedelta:
+        return dt.timedelta(seconds=self.settings.code_ttl)
+
+    @property
+    def grant_ttl(self) -> dt.timedelta:
+        return dt.timedelta(seconds=self.settings.refresh_token_ttl)
+
+    @property
+    def session_ttl(self) -> dt.timedelta:
+        return dt.timedelta(seconds=self.settings.session_ttl)
+
+    @property
+    def refresh_grace(self) -> dt.timedelta:
+        return dt.timedelta(seconds=self.settings.refresh_grace_seconds)

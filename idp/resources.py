@@ -1,0 +1,137 @@
+"""Using and retiring tokens: userinfo, introspection (RFC 7662), revocation (RFC 7009).
+
+An access token is live when its signature, ``typ``, issuer and expiry hold,
+its ``jti`` was not revoked one by one, and the grant it names (``gid``) was
+not revoked as a whole (replayed code, refresh reuse, revocation, logout).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from idp import accounts, grants
+from idp.errors import InsufficientScope, InvalidGrant, InvalidToken
+from idp.models import Client, Grant, Person
+from idp.provider import Provider
+from idp.tokens import entity_claim, subject_for, verify_access_token
+from keys.errors import TokenInvalidError
+
+__all__ = ["introspect", "live_access_token", "revoke", "userinfo"]
+
+TOKEN_TYPE_HINTS = ("access_token", "refresh_token")
+
+
+def _looks_like_jwt(token: str) -> bool:
+    return token.count(".") == 2
+
+
+def live_access_token(session: Session, provider: Provider, token: str,
+                      now: dt.datetime) -> tuple[dict[str, Any], Grant | None]:
+    """The claims (and grant) of a live access token; raises :class:`InvalidToken`."""
+    try:
+        claims = verify_access_token(provider.keys, session, token, issuer=provider.issuer,
+                                     now=now)
+    except TokenInvalidError:
+        raise InvalidToken("The access token is invalid or has expired.") from None
+    if grants.is_token_revoked(session, str(claims["jti"])):
+        raise InvalidToken("The access token has been revoked.")
+    gid = claims.get("gid")
+    if gid is None:
+        client = session.get(Client, claims["client_id"])
+        if client is None or client.disabled_at is not None:
+            raise InvalidToken("The access token's client is disabled.")
+        return claims, None
+    grant = grants.active_grant(session, str(gid), now=now)
+    if grant is None:
+        raise InvalidToken("The access token has been revoked.")
+    return claims, grant
+
+
+def userinfo(session: Session, provider: Provider, token: str,
+             now: dt.datetime) -> dict[str, Any]:
+    """OIDC Core §5.3: claims about the person, as the token's scopes allow."""
+    claims, grant = live_access_token(session, provider, token, now)
+    scopes = set(str(claims.get("scope", "")).split())
+    if grant is None or "openid" not in scopes:
+        raise InsufficientScope("The access token was not issued for the openid scope.")
+    person = session.get(Person, grant.person_id)
+    if person is None or person.disabled_at is not None:
+        raise InvalidToken("The person behind this token can no longer log in.")
+    info: dict[str, Any] = {"sub": claims["sub"]}
+    if "profile" in scopes:
+        info["name"] = person.name
+    if "id_number" in scopes:
+        info["id_number"] = accounts.id_number_of(provider.keystore, person)
+    if "entity" in scopes:
+        entity = entity_claim(grant.acting)
+        if entity:
+            info["entity"] = entity
+    return info
+
+
+def introspect(session: Session, provider: Provider, client: Client, token: str,
+               now: dt.datetime) -> dict[str, Any]:
+    """RFC 7662 §2.2: ``active: false`` for anything not live or not the caller's business.
+
+    A client may introspect the tokens issued to it, and access tokens whose
+    ``aud`` names it (it is their resource server).
+    """
+    inactive = {"active": False}
+    if len(token) > 4096:
+        return inactive
+    if _looks_like_jwt(token):
+        try:
+            claims, grant = live_access_token(session, provider, token, now)
+        except InvalidToken:
+            return inactive
+        audiences = claims["aud"] if isinstance(claims["aud"], list) else [claims["aud"]]
+        if claims["client_id"] != client.client_id and client.client_id not in audiences:
+            return inactive
+        answer = {"active": True, "token_type": "Bearer"}
+        for name in ("scope", "client_id", "sub", "exp", "iat", "iss", "aud", "jti",
+                     "auth_time", "acr", "entity"):
+            if name in claims:
+                answer[name] = claims[name]
+        return answer
+    grant = grants.refresh_token_grant(session, token, now=now)
+    if grant is None or grant.client_id != client.client_id:
+        return inactive
+    person = session.get(Person, grant.person_id)
+    if person is None:
+        return inactive
+    return {
+        "active": True, "token_type": "refresh_token", "scope": grant.scope,
+        "client_id": grant.client_id, "sub": subject_for(client, person, provider.pairwise_secret),
+        "exp": int(grant.expires_at.timestamp()), "iat": int(grant.created_at.timestamp()),
+        "iss": provider.issuer,
+    }
+
+
+def revoke(session: Session, provider: Provider, client: Client, token: str,
+           now: dt.datetime) -> None:
+    """RFC 7009 §2.1: revoke the token (a refresh token takes its whole grant along).
+
+    Unknown, expired and malformed tokens are answered like revoked ones
+    (§2.2); a live token of another client is refused with ``invalid_grant``.
+    """
+    if len(token) > 4096:
+        return
+    if _looks_like_jwt(token):
+        try:
+            claims, grant = live_access_token(session, provider, token, now)
+        except InvalidToken:
+            return
+        if claims["client_id"] != client.client_id:
+            raise InvalidGrant("The token was issued to another client.")
+        expires = dt.datetime.fromtimestamp(float(claims["exp"]), dt.UTC)
+        grants.revoke_access_token(session, str(claims["jti"]), expires)
+        return
+    grant = grants.refresh_token_grant(session, token, now=now)
+    if grant is None:
+        return
+    if grant.client_id != client.client_id:
+        raise InvalidGrant("The token was issued to another client.")
+    grants.revoke_grant(session, grant.id, reason="revoked_by_client", now=now)

@@ -1,0 +1,135 @@
+"""JSON protocol endpoints: discovery, JWKS, token, userinfo, introspection, revocation."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, Response, jsonify, request
+from werkzeug.exceptions import RequestEntityTooLarge
+
+from idp import clients, exchange, resources
+from idp.discovery import metadata
+from idp.errors import InvalidClient, InvalidRequest, InvalidToken, OAuthError, UnsupportedTokenType
+from idp.storage import begin_write
+from idp.views.common import no_store, now, oauth_error_response, provider
+from yiwang.database import current_session
+
+blueprint = Blueprint("idp_api", __name__)
+
+FORM_CONTENT_TYPE = "application/x-www-form-urlencoded"
+MAX_VALUE = 4096
+
+
+@blueprint.errorhandler(OAuthError)
+def _oauth_error(error: OAuthError) -> Response:
+    return oauth_error_response(error)
+
+
+@blueprint.errorhandler(RequestEntityTooLarge)
+def _too_large(_error: RequestEntityTooLarge) -> Response:
+    return oauth_error_response(InvalidRequest("The request body is too large."))
+
+
+def read_form() -> dict[str, str]:
+    """RFC 6749 §3.2: form-encoded POST bodies; every parameter at most once."""
+    if request.method != "POST":
+        raise InvalidRequest("Use POST.")
+    if request.mimetype != FORM_CONTENT_TYPE:
+        raise InvalidRequest(f"The body must be {FORM_CONTENT_TYPE}.")
+    form: dict[str, str] = {}
+    for name, values in request.form.lists():
+        if len(values) > 1:
+            raise InvalidRequest(f"{name[:40]} is included more than once.")
+        if len(values[0]) > MAX_VALUE or len(name) > 64:
+            raise InvalidRequest(f"{name[:40]} is too long.")
+        form[name] = values[0]
+    return form
+
+
+def json_no_store(body: dict[str, Any]) -> Response:
+    return no_store(jsonify(body))
+
+
+def authenticated_client(form: dict[str, str], endpoint: str) -> Any:
+    p = provider()
+    credentials = clients.parse_credentials(request.headers.get("Authorization"), form)
+    return clients.authenticate(current_session(), credentials,
+                                audiences=(p.issuer, p.url("token_endpoint"), p.url(endpoint)),
+                                now=now())
+
+
+@blueprint.get("/.well-known/openid-configuration")
+def discovery() -> Response:
+    response = jsonify(metadata(provider()))
+    response.headers["Cache-Control"] = "public, max-age=3600"
+    return response
+
+
+@blueprint.get("/jwks.json")
+def jwks() -> Response:
+    response = jsonify(provider().keys.jwks(current_session(), now=now()))
+    response.headers["Cache-Control"] = "public, max-age=60"
+    return response
+
+
+@blueprint.route("/token", methods=["GET", "POST"])
+def token() -> Response:
+    form = read_form()
+    client = authenticated_client(form, "token_endpoint")
+    session = current_session()
+    if form.get("grant_type") in exchange.CONSUMING_GRANTS:
+        # End the read transaction: consuming a code or refresh token starts
+        # with its conditional UPDATE (see idp.grants and idp.storage).
+        session.commit()
+    body = exchange.token_response(session, provider(), client, form, now())
+    session.commit()
+    return json_no_store(body)
+
+
+def bearer_token() -> str:
+    """RFC 6750 §2.1 only: the token travels in the Authorization header."""
+    if "access_token" in request.args or (request.method == "POST" and request.mimetype ==
+                                          FORM_CONTENT_TYPE and "access_token" in request.form):
+        raise InvalidRequest("Send the access token in the Authorization header only.")
+    header = request.headers.get("Authorization", "")
+    scheme, _, value = header.partition(" ")
+    if not header:
+        raise InvalidToken("An access token is required.")
+    if scheme.lower() != "bearer" or not value.strip():
+        raise InvalidToken("Use the Bearer authorization scheme.")
+    return value.strip()
+
+
+@blueprint.route("/userinfo", methods=["GET", "POST"])
+def userinfo() -> Response:
+    claims = resources.userinfo(current_session(), provider(), bearer_token(), now())
+    return json_no_store(claims)
+
+
+@blueprint.route("/introspect", methods=["GET", "POST"])
+def introspect() -> Response:
+    form = read_form()
+    client = authenticated_client(form, "introspection_endpoint")
+    if client.public:
+        raise InvalidClient("Public clients cannot introspect tokens.")
+    if not form.get("token"):
+        raise InvalidRequest("token is required.")
+    answer = resources.introspect(current_session(), provider(), client, form["token"], now())
+    current_session().commit()
+    return json_no_store(answer)
+
+
+@blueprint.route("/revoke", methods=["GET", "POST"])
+def revoke() -> Response:
+    form = read_form()
+    client = authenticated_client(form, "revocation_endpoint")
+    if not form.get("token"):
+        raise InvalidRequest("token is required.")
+    hint = form.get("token_type_hint")
+    if hint is not None and hint not in resources.TOKEN_TYPE_HINTS:
+        raise UnsupportedTokenType("token_type_hint must be access_token or refresh_token.")
+    session = current_session()
+    begin_write(session)
+    resources.revoke(session, provider(), client, form["token"], now())
+    session.commit()
+    return no_store(Response(status=200))

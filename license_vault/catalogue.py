@@ -1,0 +1,128 @@
+"""The license catalogue (证照目录): license types and the departments that issue them.
+
+Definitions are parsed and face data checked by :mod:`license_vault.definitions`;
+this module keeps the accepted definitions and their issuers in the database.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import functools
+import json
+from collections.abc import Sequence
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from license_vault import identifiers
+from license_vault.definitions import FIELD_TYPES, FieldSpec, TypeSpec, parse_definition
+from license_vault.errors import (
+    InvalidLicenseIdentifier,
+    LicenseTypeExists,
+    UnknownDepartment,
+    UnknownType,
+)
+from license_vault.models import Department, LicenseType, LicenseTypeIssuer
+
+__all__ = [
+    "FIELD_TYPES",
+    "FieldSpec",
+    "TypeSpec",
+    "add_license_type",
+    "get_type",
+    "issuers_of",
+    "list_types",
+    "may_issue",
+    "parse_definition",
+    "type_spec",
+]
+
+
+# --- the catalogue in the database ----------------------------------------------------------
+
+
+def add_license_type(session: Session, definition: object, *, now: dt.datetime) -> LicenseType:
+    """Add a license type; adding the same definition again changes nothing.
+
+    Every issuer must be a registered department. A different definition
+    under an existing code is refused (:class:`LicenseTypeExists`); issuers
+    named anew for an existing identical definition are added.
+    """
+    spec = parse_definition(definition)
+    departments = _departments(session, spec.issuers)
+    existing = session.get(LicenseType, spec.code)
+    if existing is not None:
+        if existing.definition != spec.definition():
+            raise LicenseTypeExists(f"license type {spec.code} ({existing.name}) already exists "
+                                    "with another definition", field="code")
+        record = existing
+    else:
+        record = LicenseType(code=spec.code, name=spec.name, definer=spec.definer,
+                             holder_kind=spec.holder_kind, definition=spec.definition(),
+                             created_at=now)
+        session.add(record)
+        session.flush()
+    allowed = set(session.scalars(select(LicenseTypeIssuer.department_id)
+                                  .where(LicenseTypeIssuer.type_code == spec.code)))
+    for department in departments:
+        if department.id not in allowed:
+            session.add(LicenseTypeIssuer(type_code=spec.code, department_id=department.id))
+    session.flush()
+    return record
+
+
+def _departments(session: Session, usccs: Sequence[str]) -> list[Department]:
+    found = []
+    for index, uscc in enumerate(usccs):
+        department = session.scalar(select(Department).where(Department.uscc == uscc))
+        if department is None:
+            raise UnknownDepartment(f"issuers[{index}]: no department has USCC {uscc[:18]!r} "
+                                    "(register it with yiwang department add)",
+                                    field=f"issuers[{index}]")
+        found.append(department)
+    return found
+
+
+def get_type(session: Session, code: object) -> LicenseType:
+    """The catalogue entry with this code, or :class:`UnknownType`."""
+    if not isinstance(code, str) or not code.strip():
+        raise UnknownType("type is required: the code of a license type")
+    try:
+        canonical = identifiers.validate_type_code(code)
+    except InvalidLicenseIdentifier as exc:
+        raise UnknownType(f"type {code[:30]!r} is not a license type code: {exc.message}") \
+            from None
+    record = session.get(LicenseType, canonical)
+    if record is None:
+        raise UnknownType(f"no license type has the code {canonical}")
+    return record
+
+
+def issuers_of(session: Session, code: str) -> tuple[str, ...]:
+    return tuple(session.scalars(
+        select(Department.uscc).join(LicenseTypeIssuer,
+                                     LicenseTypeIssuer.department_id == Department.id)
+        .where(LicenseTypeIssuer.type_code == code).order_by(Department.uscc)))
+
+
+def type_spec(session: Session, record: LicenseType, *, with_issuers: bool = True) -> TypeSpec:
+    """The :class:`TypeSpec` of a catalogue entry, issuers included unless not wanted."""
+    spec = _parsed(json.dumps(record.definition, sort_keys=True, ensure_ascii=False))
+    if not with_issuers:
+        return spec
+    return dataclasses.replace(spec, issuers=issuers_of(session, record.code))
+
+
+@functools.lru_cache(maxsize=256)
+def _parsed(definition: str) -> TypeSpec:
+    # Stored definitions were accepted once; parsing one per issuance is wasted work.
+    return parse_definition(json.loads(definition))
+
+
+def may_issue(session: Session, type_code: str, department_id: int) -> bool:
+    return session.get(LicenseTypeIssuer, (type_code, department_id)) is not None
+
+
+def list_types(session: Session) -> list[LicenseType]:
+    return list(session.scalars(select(LicenseType).order_by(LicenseType.code)))

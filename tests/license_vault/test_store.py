@@ -1,0 +1,211 @@
+"""Store once: the blob store backends, all-or-nothing issuance and ``vault fsck``."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import os
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+from sqlalchemy import func, select, update
+
+from license_vault import issuance
+from license_vault.blobs import BlobEntry, FilesystemBlobStore
+from license_vault.errors import BlobStoreError
+from license_vault.fsck import fsck
+from license_vault.models import License, LicenseEvent, StoredBlob
+from tests.helpers import with_settings
+from tests.license_vault.helpers import BUSINESS, World, build_world, entity_id
+from yiwang.cli import cli
+from yiwang.database import utcnow
+from yiwang.settings import Settings
+
+PDF = b"%PDF-1.7\n% not really a license, just bytes to store\n%%EOF\n"
+LATER = dt.timedelta(hours=1)
+
+
+@pytest.fixture(params=["filesystem", "database"])
+def backend_world(request: pytest.FixtureRequest, settings: Settings) -> Iterator[World]:
+    built = build_world(with_settings(settings, blob_backend=request.param))
+    try:
+        yield built
+    finally:
+        built.close()
+
+
+def _files(root: Path) -> list[Path]:
+    return sorted(path for path in root.rglob("*") if path.is_file())
+
+
+def test_same_bytes_are_stored_once(backend_world: World) -> None:
+    blobs = backend_world.vault.blobs
+    with backend_world.session() as session:
+        first = blobs.put(session, PDF, now=utcnow())
+        second = blobs.put(session, PDF, now=utcnow())
+        assert first == second
+        assert first.sha256 == hashlib.sha256(PDF).hexdigest() and first.size == len(PDF)
+        assert [entry.sha256 for entry in blobs.entries(session)] == [first.sha256]
+        assert blobs.get(session, first.sha256) == PDF
+    if isinstance(blobs, FilesystemBlobStore):
+        assert _files(blobs.root) == [blobs.root / first.sha256[:2] / first.sha256[2:4]
+                                      / first.sha256]
+    else:
+        with backend_world.session() as session:
+            assert session.scalar(select(func.count()).select_from(StoredBlob)) == 1
+
+
+def test_equal_bytes_written_at_once_by_several_threads_end_up_as_one_blob(
+        fresh_world: World) -> None:
+    blobs = fresh_world.vault.blobs
+    assert isinstance(blobs, FilesystemBlobStore)
+    barrier = threading.Barrier(8)
+
+    def put() -> None:
+        barrier.wait()
+        with fresh_world.session() as session:
+            blobs.put(session, PDF, now=utcnow())
+
+    threads = [threading.Thread(target=put) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(_files(blobs.root)) == 1
+
+
+def test_damaged_blob_is_refused_on_read_and_reported_by_fsck(backend_world: World) -> None:
+    license = backend_world.issue(BUSINESS, entity_id(1))
+    blobs = backend_world.vault.blobs
+    if isinstance(blobs, FilesystemBlobStore):
+        path = blobs.path(license.pdf_sha256)
+        path.write_bytes(path.read_bytes().replace(b"/Type", b"/Typo", 1))
+    else:
+        with backend_world.session() as session:
+            session.execute(update(StoredBlob).values(data=PDF))
+    with backend_world.session() as session:
+        with pytest.raises(BlobStoreError, match="damaged"):
+            blobs.get(session, license.pdf_sha256)
+        report = fsck(session, blobs, now=utcnow() + LATER)
+    assert report.damaged == [(license.identifier, license.pdf_sha256)]
+    assert not report.consistent and not report.orphans_deleted
+
+
+def test_fsck_reports_a_license_whose_blob_is_missing(backend_world: World) -> None:
+    license = backend_world.issue(BUSINESS, entity_id(2))
+    blobs = backend_world.vault.blobs
+    with backend_world.session() as session:
+        blobs.delete(session, BlobEntry(license.pdf_sha256, utcnow()))
+    with backend_world.session() as session:
+        report = fsck(session, blobs, now=utcnow())
+    assert report.missing == [(license.identifier, license.pdf_sha256)]
+    assert not report.consistent
+
+
+def _crash_before_commit(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Make issuance fail after the blob is written and the rows inserted, before commit."""
+    written: list[str] = []
+    real_record = issuance.record
+
+    def record_then_crash(*args: Any, **kwargs: Any) -> License:
+        license = real_record(*args, **kwargs)
+        written.append(license.pdf_sha256)
+        raise RuntimeError("power cut between blob write and commit")
+
+    monkeypatch.setattr(issuance, "record", record_then_crash)
+    return written
+
+
+def test_failure_between_blob_write_and_commit_leaves_the_vault_consistent(
+        backend_world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    written = _crash_before_commit(monkeypatch)
+    with pytest.raises(RuntimeError, match="power cut"):
+        backend_world.issue(BUSINESS, entity_id(3))
+    monkeypatch.undo()
+
+    assert backend_world.license_count() == 0
+    blobs = backend_world.vault.blobs
+    with backend_world.session() as session:
+        assert session.scalar(select(func.count()).select_from(LicenseEvent)) == 0
+        stray = [entry.sha256 for entry in blobs.entries(session)]
+        right_away = fsck(session, blobs, now=utcnow())
+    if isinstance(blobs, FilesystemBlobStore):
+        # The blob was durable before the commit failed: an orphan fsck can see ...
+        assert stray == written
+        assert right_away.orphans_kept == written and not right_away.orphans_deleted
+        with backend_world.session() as session:
+            later = fsck(session, blobs, now=utcnow() + LATER)
+        assert later.orphans_deleted == written and later.consistent
+        assert _files(blobs.root) == []
+    else:  # ... while the database backend's blob rolled back with the rows.
+        assert stray == []
+    assert right_away.consistent
+
+    issued = backend_world.issue(BUSINESS, entity_id(3))  # the next issuance is unaffected
+    with backend_world.session() as session:
+        assert blobs.get(session, issued.pdf_sha256)
+        assert fsck(session, blobs, now=utcnow() + LATER).consistent
+
+
+def test_fsck_deletes_old_unfinished_writes_and_keeps_recent_ones(fresh_world: World) -> None:
+    blobs = fresh_world.vault.blobs
+    assert isinstance(blobs, FilesystemBlobStore)
+    digest = hashlib.sha256(b"x").hexdigest()
+    folder = blobs.root / digest[:2] / digest[2:4]
+    folder.mkdir(parents=True)
+    old = folder / f".{digest}.aaaaaaaaaaaa.tmp"
+    young = folder / f".{digest}.bbbbbbbbbbbb.tmp"
+    old.write_bytes(b"half a PDF")
+    young.write_bytes(b"half a PDF")
+    hour_ago = (utcnow() - LATER).timestamp()
+    os.utime(old, (hour_ago, hour_ago))
+    with fresh_world.session() as session:
+        report = fsck(session, blobs, now=utcnow())
+    assert report.temporary_deleted == [digest]
+    assert not old.exists() and young.exists()  # the young one may be a write in flight
+    assert report.consistent
+
+
+def test_rewriting_an_old_orphan_refreshes_it_so_fsck_leaves_it_alone(fresh_world: World
+                                                                      ) -> None:
+    blobs = fresh_world.vault.blobs
+    assert isinstance(blobs, FilesystemBlobStore)
+    with fresh_world.session() as session:
+        info = blobs.put(session, PDF, now=utcnow())
+    hour_ago = (utcnow() - LATER).timestamp()
+    os.utime(blobs.path(info.sha256), (hour_ago, hour_ago))
+    with fresh_world.session() as session:
+        blobs.put(session, PDF, now=utcnow())  # an issuance in flight wrote the same bytes
+        report = fsck(session, blobs, now=utcnow())
+    assert report.orphans_kept == [info.sha256] and blobs.path(info.sha256).exists()
+
+
+def test_vault_fsck_command_cleans_strays_and_fails_on_missing_blobs(fresh_world: World) -> None:
+    settings = fresh_world.settings
+    env = {"YIWANG_INSTANCE": str(settings.instance), "YIWANG_DATABASE_URL": settings.database_url,
+           "YIWANG_MASTER_KEY_FILE": str(settings.master_key_file),
+           "YIWANG_ISSUER": settings.issuer}
+    blobs = fresh_world.vault.blobs
+    assert isinstance(blobs, FilesystemBlobStore)
+    with fresh_world.session() as session:
+        stray = blobs.put(session, PDF, now=utcnow())
+    hour_ago = (utcnow() - LATER).timestamp()
+    os.utime(blobs.path(stray.sha256), (hour_ago, hour_ago))
+
+    dry = CliRunner(env=env).invoke(cli, ["vault", "fsck", "--dry-run", "--json"])
+    assert dry.exit_code == 0, dry.output
+    assert json.loads(dry.output)["orphans_deleted"] == [stray.sha256]
+    assert blobs.path(stray.sha256).exists()
+    done = CliRunner(env=env).invoke(cli, ["vault", "fsck"])
+    assert done.exit_code == 0 and "deleted 1 unreferenced blobs" in done.output
+    assert not blobs.path(stray.sha256).exists()
+
+    license = fresh_world.issue(BUSINESS, entity_id(4))
+    blobs.path(license.pdf_sha256).unlink()
+    broken = CliRunner(env=env).invoke(cli, ["vault", "fsck"])
+    assert broken.exit_code == 1 and f"MISSING blob of {license.identifier}" in broken.output
