@@ -24,6 +24,7 @@ from tests.helpers import (
     POSTGRES_URL,
     copy_database,
     drop_database,
+    empty_database_url,
     issuer_client,
     make_settings,
 )
@@ -36,14 +37,20 @@ _copies = itertools.count()
 
 
 @pytest.fixture(scope="session")
-def template_instance(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+def template_instance(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
     """An initialised instance nobody uses directly: the source of every copy."""
     folder = tmp_path_factory.mktemp("template")
-    settings = make_settings(folder, POSTGRES_URL)
+    database_url = None
+    if POSTGRES_URL is not None:
+        # A template of our own, so a run never meets what an earlier one left.
+        database_url = empty_database_url(folder, f"tpl{os.getpid()}")
+    settings = make_settings(folder, database_url)
     runtime = Runtime(settings)
     initialise(runtime)
     runtime.dispose()
-    return settings
+    yield settings
+    if database_url is not None:
+        drop_database(make_url(database_url).database)
 
 
 @pytest.fixture

@@ -9,7 +9,9 @@ from __future__ import annotations
 import logging
 import re
 
-_ID_NUMBER = re.compile(r"(?<![0-9A-Za-z])(\d{6})\d{8}(\d{3}[\dXx])(?![0-9A-Za-z])")
+# Not after a dot: a license identifier embeds the issuer's USCC, which may be
+# all digits and is public.
+_ID_NUMBER = re.compile(r"(?<![0-9A-Za-z.])(\d{6})\d{8}(\d{3}[\dXx])(?![0-9A-Za-z])")
 
 
 def mask_id_numbers(text: str) -> str:
@@ -17,6 +19,8 @@ def mask_id_numbers(text: str) -> str:
 
     >>> mask_id_numbers("login by 11010519491231002X failed")
     'login by 110105********002X failed'
+    >>> mask_id_numbers("issued 1.2.156.3005.2.121100000000000000001.121100000000000000.X")
+    'issued 1.2.156.3005.2.121100000000000000001.121100000000000000.X'
     """
     return _ID_NUMBER.sub(r"\1********\2", text)
 

@@ -44,7 +44,13 @@ def issuing_certificate() -> Response:
                 "yiwang-issuing.crt", 86400)
 
 
-@blueprint.get("/<any(root, issuing):which>.crl")
-def crl(which: str) -> Response:
-    data = _keystore().crl(current_session(), which, now=utcnow())
-    return _der(data, "application/pkix-crl", f"yiwang-{which}.crl", CRL_MAX_AGE)
+@blueprint.get("/root.crl")
+def root_crl() -> Response:
+    data = _keystore().crl(current_session(), "root", now=utcnow())
+    return _der(data, "application/pkix-crl", "yiwang-root.crl", CRL_MAX_AGE)
+
+
+@blueprint.get("/issuing.crl")
+def issuing_crl() -> Response:
+    data = _keystore().crl(current_session(), "issuing", now=utcnow())
+    return _der(data, "application/pkix-crl", "yiwang-issuing.crl", CRL_MAX_AGE)
