@@ -8,6 +8,7 @@ With ``prompt=none`` anything missing is an error sent back to the client.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import enum
 
@@ -58,12 +59,25 @@ def needs_login(session: Session, provider: Provider, client: Client,
     return False
 
 
+_INDEXED_HINT = "idx:"
+
+
+def protect_login_hint(provider: Provider, request: AuthorizationRequest) -> AuthorizationRequest:
+    """An ID number given as login_hint is kept only as its blind index (it is stored
+    with the pending interaction, and ID numbers are never stored in clear)."""
+    if request.login_hint is None:
+        return request
+    index = accounts.lookup_index(provider.keystore, request.login_hint)
+    if index is None:
+        return request
+    return dataclasses.replace(request, login_hint=_INDEXED_HINT + index)
+
+
 def hint_matches(provider: Provider, client: Client, person: Person, hint: str) -> bool:
     """A login_hint is the person's ``sub`` for this client or their ID number."""
-    if hint == subject_for(client, person, provider.pairwise_secret):
-        return True
-    found = accounts.lookup_index(provider.keystore, hint)
-    return found is not None and found == person.id_number_index
+    if hint.startswith(_INDEXED_HINT):
+        return hint[len(_INDEXED_HINT):] == person.id_number_index
+    return hint == subject_for(client, person, provider.pairwise_secret)
 
 
 def needs_entity_choice(session: Session, request: AuthorizationRequest, sso: SsoSession,

@@ -64,7 +64,8 @@ def authorize() -> Response:
     session = current_session()
     moment = now()
     try:
-        auth_request = check_authorization_request(session, request_parameters())
+        auth_request = flow.protect_login_hint(
+            p, check_authorization_request(session, request_parameters()))
     except PageError as exc:
         return error_page(exc.error)
     except RedirectError as exc:

@@ -7,9 +7,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from yiwang.settings import Settings
-
 from tests.idp.helpers import Live, add_client, add_person, id_number, live_server
+from yiwang.settings import Settings
 
 
 @pytest.fixture

@@ -21,12 +21,11 @@ from werkzeug.serving import BaseWSGIServer, make_server
 
 from idp import accounts, clients
 from idp.identifiers import ric
+from tests.helpers import with_settings
 from yiwang.app import create_app
 from yiwang.database import utcnow
 from yiwang.runtime import Runtime
 from yiwang.settings import Settings
-
-from tests.helpers import with_settings
 
 PASSWORD = "correct horse battery staple"
 REDIRECT_URI = "http://127.0.0.1:9/callback"

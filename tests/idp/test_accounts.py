@@ -21,11 +21,10 @@ from idp.errors import (
     WeakPasswordError,
 )
 from idp.models import Person
+from tests.idp.helpers import PASSWORD, id_number
 from yiwang.runtime import Runtime
 
-from tests.idp.helpers import PASSWORD, id_number
-
-NOW = dt.datetime(2026, 3, 1, 4, 0, tzinfo=dt.timezone.utc)
+NOW = dt.datetime(2026, 3, 1, 4, 0, tzinfo=dt.UTC)
 
 
 def make(session: Session, runtime: Runtime, sequence: int = 1, **kwargs: object) -> Person:
@@ -111,7 +110,7 @@ def test_representations_by_role_and_expiry(session: Session, runtime: Runtime) 
     assert own.role == "legal_representative"
     [acting] = accounts.representations(session, agent.id, now=NOW)
     assert (acting.uscc, acting.role, acting.scope) == (entity.uscc, "经办人", "license:apply")
-    china_midnight = dt.datetime(2026, 3, 1, 16, 0, tzinfo=dt.timezone.utc)
+    china_midnight = dt.datetime(2026, 3, 1, 16, 0, tzinfo=dt.UTC)
     assert accounts.representations(session, agent.id, now=china_midnight) == []
     with pytest.raises(AccountError):
         accounts.add_agent(session, runtime.keystore, code=entity.uscc, id_number=id_number(2),

@@ -10,7 +10,6 @@ import requests
 from sqlalchemy import func, select
 
 from idp.models import AuthorizationCode, Grant, Interaction
-
 from tests.idp.conftest import Account, Registered
 from tests.idp.helpers import (
     REDIRECT_URI,
@@ -89,7 +88,7 @@ def test_redirect_uri_must_match_exactly(live: Live, rp: Registered,
 
 
 def test_repeated_redirect_uri_is_shown(live: Live, rp: Registered) -> None:
-    query = list(params(rp).items()) + [("redirect_uri", REDIRECT_URI)]
+    query = [*list(params(rp).items()), ("redirect_uri", REDIRECT_URI)]
     assert_page_error(authorize(live, query), "invalid_request")
 
 
@@ -132,7 +131,7 @@ def test_malformed_requests_are_redirected_with_their_error(
 
 
 def test_repeated_parameter_is_invalid_request(live: Live, rp: Registered) -> None:
-    query = list(params(rp).items()) + [("scope", "openid")]
+    query = [*list(params(rp).items()), ("scope", "openid")]
     assert_redirect_error(live, authorize(live, query), "invalid_request")
 
 

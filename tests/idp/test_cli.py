@@ -10,11 +10,10 @@ from click.testing import CliRunner, Result
 from idp import accounts
 from idp.grants import digest
 from idp.models import Client
+from tests.idp.helpers import PASSWORD, id_number
 from yiwang.cli import cli
 from yiwang.runtime import Runtime
 from yiwang.settings import Settings
-
-from tests.idp.helpers import PASSWORD, id_number
 
 
 @pytest.fixture

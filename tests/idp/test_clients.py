@@ -13,7 +13,7 @@ from idp.clients import ClientSpec
 from idp.errors import ClientConfigError, InvalidClient, InvalidRequest
 from idp.models import Client
 
-NOW = dt.datetime(2026, 3, 1, tzinfo=dt.timezone.utc)
+NOW = dt.datetime(2026, 3, 1, tzinfo=dt.UTC)
 WEB = "https://portal.example.gov.cn/callback"
 
 

@@ -14,12 +14,11 @@ import requests
 from sqlalchemy import func, select
 
 from idp.models import Grant, RefreshToken
-from yiwang.settings import Settings
-
 from tests.helpers import POSTGRES_URL
 from tests.idp.conftest import Registered
 from tests.idp.helpers import Live, add_client, add_person, id_number, live_server
 from tests.idp.test_token import code_request, get_code, secret_auth
+from yiwang.settings import Settings
 
 pytestmark = pytest.mark.skipif(POSTGRES_URL is None, reason="needs PostgreSQL")
 

@@ -7,14 +7,12 @@ from typing import Any
 
 import pytest
 import requests
-from authlib.integrations.requests_client import OAuth2Session
 from authlib.integrations.base_client.errors import OAuthError as OAuth2Error
+from authlib.integrations.requests_client import OAuth2Session
 from authlib.oidc.core.util import create_half_hash
 from joserfc import jwt
 from joserfc.jwk import KeySet
 from joserfc.jwt import JWTClaimsRegistry
-
-from yiwang.settings import Settings
 
 from tests.idp.conftest import Account, Registered
 from tests.idp.helpers import (
@@ -28,6 +26,7 @@ from tests.idp.helpers import (
     live_server,
     redirect_params,
 )
+from yiwang.settings import Settings
 
 
 def discover(live: Live) -> dict[str, Any]:

@@ -14,12 +14,19 @@ from sqlalchemy import func, select, text
 
 from idp import grants, sessions
 from idp.models import AuthorizationCode, Grant, Interaction, RefreshToken
-from yiwang.database import utcnow
-
 from tests.helpers import ISSUER
 from tests.idp.conftest import Account, Registered
-from tests.idp.helpers import REDIRECT_URI, Live, add_client, add_person, id_number, pkce_pair
+from tests.idp.helpers import (
+    PASSWORD,
+    REDIRECT_URI,
+    Live,
+    add_client,
+    add_person,
+    id_number,
+    pkce_pair,
+)
 from tests.idp.test_token import code_request, get_code, secret_auth, token
+from yiwang.database import utcnow
 
 
 def test_unexpected_failure_is_server_error_without_internals(live: Live, person: Account,
@@ -68,7 +75,7 @@ def test_https_issuer_gives_secure_cookies(client: FlaskClient, app: object) -> 
     csrf = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
     assert csrf is not None, (page.status_code, page.text[:2000])
     done = client.post(first.headers["Location"], data={
-        "csrf_token": csrf.group(1), "username": number, "password": "correct horse battery staple"})
+        "csrf_token": csrf.group(1), "username": number, "password": PASSWORD})
     assert done.status_code == 303 and done.headers["Location"].startswith("https://rp.example/cb?")
     cookie = next(c for c in done.headers.getlist("Set-Cookie") if c.startswith("yiwang_sso="))
     assert "Secure" in cookie and "HttpOnly" in cookie and "SameSite=Lax" in cookie
@@ -100,3 +107,17 @@ def test_purge_removes_only_what_can_no_longer_be_used(live: Live, person: Accou
     answer = requests.get(live.url + "/userinfo", timeout=5,
                           headers={"Authorization": "Bearer " + issued["access_token"]})
     assert answer.status_code == 200
+
+
+def test_id_number_login_hint_is_not_stored_in_clear(live: Live, person: Account,
+                                                     rp: Registered) -> None:
+    _, challenge = pkce_pair()
+    page = live.browser().get("/authorize?" + urlencode({
+        "response_type": "code", "client_id": rp.client_id, "redirect_uri": REDIRECT_URI,
+        "scope": "openid", "code_challenge": challenge, "code_challenge_method": "S256",
+        "login_hint": person.id_number}))
+    assert page.status_code == 200
+    assert person.id_number not in page.text
+    with live.session() as session:
+        stored = session.execute(text("SELECT request FROM idp_interactions")).scalar_one()
+    assert person.id_number not in str(stored)

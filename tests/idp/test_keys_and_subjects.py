@@ -9,11 +9,10 @@ from joserfc import jwt
 from joserfc.jwk import KeySet
 
 from idp.tokens import PURPOSE
-from yiwang.database import utcnow
-
 from tests.idp.conftest import Account, Registered
 from tests.idp.helpers import Live, add_client
 from tests.idp.test_token import code_request, get_code, secret_auth, token
+from yiwang.database import utcnow
 
 
 def issue(live: Live, person: Account, rp: Registered) -> dict[str, str]:

@@ -14,8 +14,6 @@ from cryptography.hazmat.primitives.hashes import SHA1
 from cryptography.hazmat.primitives.twofactor.totp import TOTP
 
 from idp import accounts
-from yiwang.database import utcnow
-
 from tests.idp.conftest import Account, Registered
 from tests.idp.helpers import (
     REDIRECT_URI,
@@ -28,6 +26,7 @@ from tests.idp.helpers import (
     redirect_params,
 )
 from tests.idp.test_token import code_request, secret_auth, token
+from yiwang.database import utcnow
 
 UNKNOWN = id_number(999)
 

@@ -11,7 +11,6 @@ import requests
 
 from idp.tokens import PURPOSE
 from keys import jws
-
 from tests.idp.conftest import Account, Registered
 from tests.idp.helpers import POST_LOGOUT_URI, Live, add_client
 from tests.idp.test_token import code_request, get_code, secret_auth, token

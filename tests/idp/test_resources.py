@@ -15,11 +15,10 @@ from cryptography.hazmat.primitives import serialization
 
 from idp.tokens import PURPOSE
 from keys import jws
-from yiwang.database import utcnow
-
 from tests.idp.conftest import Account, Registered
 from tests.idp.helpers import Live, add_client
 from tests.idp.test_token import code_request, get_code, secret_auth, token
+from yiwang.database import utcnow
 
 
 def tokens(live: Live, person: Account, rp: Registered) -> dict[str, Any]:
@@ -114,7 +113,7 @@ def test_hmac_with_the_public_key_is_invalid(live: Live, person: Account,
 
 def test_expired_token_is_invalid(live: Live, person: Account, rp: Registered) -> None:
     issued = tokens(live, person, rp)
-    header, claims = parts(issued["access_token"])
+    _header, claims = parts(issued["access_token"])
     claims["exp"] = int((utcnow() - dt.timedelta(seconds=5)).timestamp())
     with live.session() as session:
         key = live.runtime.keystore.active_key(session, PURPOSE, None, "ES256")

@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 from idp.models import ThrottleCounter
 from idp.throttle import ACCOUNT, ADDRESS, Throttle
 
-NOW = dt.datetime(2026, 3, 1, tzinfo=dt.timezone.utc)
+NOW = dt.datetime(2026, 3, 1, tzinfo=dt.UTC)
 ZERO = dt.timedelta(0)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import json
 import secrets
@@ -17,10 +18,9 @@ from idp import grants
 from idp.models import AuthorizationCode, Grant, RefreshToken
 from keys import jws
 from keys.material import SigningKey
-from yiwang.database import utcnow
-
 from tests.idp.conftest import Account, Registered
 from tests.idp.helpers import REDIRECT_URI, Live, add_client, pkce_pair, redirect_params
+from yiwang.database import utcnow
 
 
 def get_code(live: Live, person: Account, rp: Registered, *,
@@ -314,8 +314,6 @@ def test_bad_client_assertions_are_invalid_client(live: Live,
 
 
 def _resign_without(assertion: str, key: SigningKey, names: list[str]) -> str:
-    import base64
-
     payload = json.loads(base64.urlsafe_b64decode(assertion.split(".")[1] + "=="))
     for name in names:
         payload.pop(name, None)
@@ -323,8 +321,7 @@ def _resign_without(assertion: str, key: SigningKey, names: list[str]) -> str:
 
 
 def test_unsigned_client_assertion_is_invalid_client(live: Live) -> None:
-    client_id, key = _jwt_client(live)
-    import base64
+    client_id, _key = _jwt_client(live)
 
     def b64(data: dict[str, Any]) -> str:
         return base64.urlsafe_b64encode(json.dumps(data).encode()).rstrip(b"=").decode()
