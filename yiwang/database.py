@@ -63,9 +63,7 @@ def make_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"timeout": 30})
         event.listen(engine, "connect", _sqlite_pragmas)
-        # pysqlite's own transaction handling defers BEGIN and breaks
-        # SELECT ... then UPDATE races; emit BEGIN IMMEDIATE-free plain BEGIN ourselves.
-        event.listen(engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN"))
+        event.listen(engine, "begin", _sqlite_begin)
         return engine
     return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
 
@@ -78,6 +76,31 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA busy_timeout=30000")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
+
+
+def _sqlite_begin(connection: Any) -> None:
+    # pysqlite would defer BEGIN until the first write; we emit it ourselves so
+    # reads and writes share one transaction, IMMEDIATE when asked for (see begin_write).
+    immediate = connection.get_execution_options().get(_IMMEDIATE, False)
+    connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+_IMMEDIATE = "yiwang_write_transaction"
+
+
+def begin_write(session: Session) -> None:
+    """Commit what is pending and open a transaction that holds the write lock.
+
+    On SQLite in WAL mode a transaction that reads first and writes later fails
+    at once with "database is locked" when another connection committed in
+    between (its snapshot cannot become a write; the busy timeout does not
+    apply). A transaction begun IMMEDIATE waits for the lock instead. Call this
+    where a unit of work turns from reading to writing; keep slow work (password
+    hashing, signing) before it. PostgreSQL needs nothing: the commit only ends
+    the read.
+    """
+    session.commit()
+    session.connection(execution_options={_IMMEDIATE: True})
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:

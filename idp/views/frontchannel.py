@@ -20,7 +20,6 @@ from idp import flow, logout, sessions
 from idp.authorize import PageError, RedirectError, check_authorization_request
 from idp.errors import InvalidRequest, OAuthError, ServerError
 from idp.models import Client
-from idp.storage import begin_write
 from idp.views.common import (
     SESSION_COOKIE,
     TEMPLATES,
@@ -34,7 +33,7 @@ from idp.views.common import (
     see_other,
     set_interaction_cookie,
 )
-from yiwang.database import current_session
+from yiwang.database import begin_write, current_session
 
 log = logging.getLogger("idp")
 

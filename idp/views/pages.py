@@ -22,7 +22,6 @@ from idp.authorize import AuthorizationRequest, PageError
 from idp.errors import AccessDenied, InvalidRequest
 from idp.identifiers import ric
 from idp.models import Client, Interaction, Person, SsoSession
-from idp.storage import begin_write
 from idp.throttle import ACCOUNT, ADDRESS
 from idp.views.common import (
     INTERACTION_COOKIE,
@@ -39,7 +38,7 @@ from idp.views.common import (
     see_other,
     set_session_cookie,
 )
-from yiwang.database import current_session
+from yiwang.database import begin_write, current_session
 
 log = logging.getLogger("idp")
 
@@ -101,7 +100,7 @@ class Step:
         return response
 
     def begin_writes(self) -> None:
-        """The reads are done: hold the write lock from here (see idp.storage)."""
+        """The reads are done: hold the write lock from here (see yiwang.database.begin_write)."""
         begin_write(self.session)
 
     def authenticated(self, person: Person, amr: list[str]) -> None:

@@ -10,9 +10,8 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from idp import clients, exchange, resources
 from idp.discovery import metadata
 from idp.errors import InvalidClient, InvalidRequest, InvalidToken, OAuthError, UnsupportedTokenType
-from idp.storage import begin_write
 from idp.views.common import no_store, now, oauth_error_response, provider
-from yiwang.database import current_session
+from yiwang.database import begin_write, current_session
 
 blueprint = Blueprint("idp_api", __name__)
 
@@ -79,7 +78,7 @@ def token() -> Response:
     session = current_session()
     if form.get("grant_type") in exchange.CONSUMING_GRANTS:
         # End the read transaction: consuming a code or refresh token starts
-        # with its conditional UPDATE (see idp.grants and idp.storage).
+        # with its conditional UPDATE (see idp.grants and yiwang.database.begin_write).
         session.commit()
     body = exchange.token_response(session, provider(), client, form, now())
     session.commit()
