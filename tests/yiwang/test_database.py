@@ -31,7 +31,7 @@ def sessions(tmp_path: Path) -> Iterator[Factory]:
     engine.dispose()
 
 
-def test_read_then_write_after_a_concurrent_commit_fails_without_begin_write(sessions: Factory) -> None:
+def test_read_then_write_after_another_commit_fails_without_begin_write(sessions: Factory) -> None:
     reader, writer = sessions(), sessions()
     reader.scalar(select(counter.c.value))
     writer.execute(update(counter).values(value=1))

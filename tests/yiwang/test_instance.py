@@ -15,6 +15,7 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
 
 from keys import KeyRecord, MasterKeyMissingError, WrongMasterKeyError, create_master_key
+from tests.helpers import POSTGRES_URL, drop_database, empty_database_url, make_settings
 from yiwang import migrate
 from yiwang.cli import cli
 from yiwang.database import utcnow
@@ -22,8 +23,6 @@ from yiwang.instance import initialise
 from yiwang.models import metadata
 from yiwang.runtime import Runtime
 from yiwang.settings import Settings
-
-from tests.helpers import POSTGRES_URL, drop_database, empty_database_url, make_settings
 
 
 @pytest.fixture
