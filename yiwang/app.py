@@ -9,6 +9,7 @@ from sqlalchemy import text
 
 from idp import views as idp_views
 from license_vault import views as license_vault_views
+from verify import views as verify_views
 from yiwang import pki, web
 from yiwang.database import close_session, current_session
 from yiwang.logs import configure_logging
@@ -44,6 +45,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.register_blueprint(pki.blueprint)
     idp_views.init_app(app)
     license_vault_views.init_app(app)
+    verify_views.init_app(app)
     return app
 
 

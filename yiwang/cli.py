@@ -11,6 +11,7 @@ import click
 from idp import cli as idp_cli
 from keys.cli import keys as keys_group
 from license_vault import cli as license_vault_cli
+from verify.cli import verify_command
 from yiwang.runtime import Runtime
 from yiwang.settings import Settings, SettingsError, describe
 
@@ -114,6 +115,7 @@ cli.add_command(license_vault_cli.department)
 cli.add_command(license_vault_cli.license_type)
 cli.add_command(license_vault_cli.license)
 cli.add_command(license_vault_cli.vault)
+cli.add_command(verify_command)
 
 
 def main() -> None:

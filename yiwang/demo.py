@@ -32,6 +32,7 @@ def print_summary(summary: DemoSummary, settings: Settings) -> None:
     click.secho("Yiwang demo", bold=True)
     click.echo(f"  health:            {issuer}/healthz")
     click.echo(f"  root certificate:  {issuer}/pki/root.crt")
+    click.echo(f"  verify a license:  {issuer}/verify  (trust list {issuer}/trust-list.jws)")
     for line in summary.lines:
         click.echo("  " + line)
     click.echo("")

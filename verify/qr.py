@@ -1,0 +1,214 @@
+"""What a scanned QR code proves by itself: the checks that need only the published keys.
+
+``well_formed``: the text is ``<issuer>/v/<token>`` of this service and the
+token a COSE_Sign1 (``signing.payload``, ``docs/qr-payload.md``);
+``known_key``: its protected header names a key the key source publishes;
+``signature``: that key signed it, the key belongs to the department whose
+USCC is in the license identifier, and the code does not claim to be
+issued after the key was retired. Offline, ``in_force`` then follows from
+the dates the payload carries; online the vault decides (services).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import dataclasses
+import datetime as dt
+from collections.abc import Iterator, Mapping
+from typing import Any, Protocol
+
+from keys import cose
+from keys.errors import TokenInvalidError
+from keys.material import PublicKey
+from license_vault.validity import china_date
+from signing.errors import PayloadError, PayloadSignatureError, PayloadTooLargeError
+from signing.payload import MAX_QR_TEXT_BYTES, QrPayload, parse_qr_url, verify_payload
+from verify.trust_list import QrKey
+from verify.verdict import Facet, LicenseView, Reason
+
+__all__ = ["KeySource", "QrFindings", "examine", "in_force_by_dates", "payload_view"]
+
+class KeySource(Protocol):
+    """Where QR keys come from: the cached trust list, or the live key store."""
+
+    def qr_key(self, kid: str) -> QrKey | None: ...
+
+    def department_name(self, uscc: str) -> str | None: ...
+
+
+@dataclasses.dataclass
+class QrFindings:
+    facets: dict[str, Facet]
+    token: str | None = None
+    kid: str | None = None
+    payload: QrPayload | None = None
+
+    @property
+    def genuine(self) -> bool:
+        return all(self.facets.get(name, Facet()).passed
+                   for name in ("well_formed", "known_key", "signature"))
+
+
+def examine(text: object, keys: KeySource, *, issuer: str, at: dt.datetime) -> QrFindings:
+    """Run the code checks on scanned ``text``; never raises for bad input."""
+    findings = QrFindings({})
+    facets = findings.facets
+    try:
+        found_issuer, token = parse_qr_url(text)  # type: ignore[arg-type]
+    except PayloadTooLargeError:
+        facets["well_formed"] = Facet.fail(
+            Reason.MALFORMED, f"longer than any verification code ({MAX_QR_TEXT_BYTES} bytes)")
+        return findings
+    except PayloadError as exc:
+        facets["well_formed"] = Facet.fail(Reason.MALFORMED, f"not a verification URL: {exc}")
+        return findings
+    if found_issuer.lower() != issuer.rstrip("/").lower():
+        facets["well_formed"] = Facet.fail(
+            Reason.MALFORMED, f"the code points at {found_issuer}, not at this service ({issuer})")
+        return findings
+    findings.token = token
+    lookup = _KeyLookup(keys, at)
+    try:
+        verified = verify_payload(token, lookup)
+    except PayloadSignatureError as exc:
+        _refused(findings, token, lookup, str(exc))
+        return findings
+    except PayloadError as exc:  # genuinely signed, but not a version-1 payload
+        findings.kid = lookup.kid
+        facets["well_formed"] = Facet.fail(Reason.MALFORMED, f"signed, but {exc}")
+        if lookup.key is not None:
+            facets["known_key"] = Facet.ok(f"key {lookup.key.kid} of {lookup.key.owner}")
+            facets["signature"] = Facet.ok("the signature verifies")
+        return findings
+    key = lookup.key
+    assert key is not None  # verify_payload found it through the lookup
+    findings.kid = key.kid
+    payload = verified.payload
+    facets["well_formed"] = Facet.ok("a version-1 verification code")
+    facets["known_key"] = Facet.ok(f"key {key.kid} of department {key.owner}")
+    facets["signature"] = _key_fits(key, payload)
+    if facets["signature"].passed:
+        findings.payload = payload
+    return findings
+
+
+class _KeyLookup(Mapping[str, PublicKey]):
+    """The key mapping handed to ``verify_payload``: the key source at one moment.
+
+    It remembers the kid it was asked for and the key it found, so a refused
+    code is classified without parsing the token again, unless it failed
+    before its kid was looked up.
+    """
+
+    def __init__(self, keys: KeySource, at: dt.datetime) -> None:
+        self._keys = keys
+        self._at = at
+        self.kid: str | None = None
+        self.key: QrKey | None = None
+
+    def get(self, kid: str, default: Any = None) -> Any:  # type: ignore[override]
+        self.kid = kid
+        key = self._keys.qr_key(kid) if isinstance(kid, str) else None
+        if key is None or not key.published_at(self._at):
+            return default
+        self.key = key
+        return key.public_key
+
+    def found(self, kid: str) -> QrKey | None:
+        self.get(kid)
+        return self.key
+
+    def __getitem__(self, kid: str) -> PublicKey:
+        found = self.get(kid)
+        if found is None:
+            raise KeyError(kid)
+        return found  # type: ignore[no-any-return]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(())
+
+    def __len__(self) -> int:
+        return 0
+
+
+def _refused(findings: QrFindings, token: str, lookup: _KeyLookup, why: str) -> None:
+    """Say why a code did not verify: not a COSE_Sign1, no key, unknown key, or bad signature."""
+    facets = findings.facets
+    kid = lookup.kid if lookup.kid is not None else _claimed_kid(token)
+    if kid is None:
+        facets["well_formed"] = Facet.fail(Reason.MALFORMED, "the token is not a COSE_Sign1")
+        return
+    facets["well_formed"] = Facet.ok("a COSE_Sign1 verification code")
+    if kid == "":
+        facets["known_key"] = Facet.fail(
+            Reason.QR_SIGNATURE_INVALID, "the protected header names no key (unsigned code)")
+        return
+    findings.kid = kid
+    key = lookup.key if lookup.kid is not None else _KeyLookup(lookup._keys, lookup._at).found(kid)
+    if key is None:
+        facets["known_key"] = Facet.fail(
+            Reason.QR_UNKNOWN_KEY, f"key {kid!r} is not in the trust list (forged, or the "
+            "trust list is out of date)")
+        return
+    facets["known_key"] = Facet.ok(f"key {kid} of department {key.owner}")
+    facets["signature"] = Facet.fail(Reason.QR_SIGNATURE_INVALID, why)
+
+
+def _key_fits(key: QrKey, payload: QrPayload) -> Facet:
+    """The signing key must be the issuing department's, and active when the code was issued."""
+    if key.owner != payload.issuer_uscc:
+        return Facet.fail(
+            Reason.QR_SIGNATURE_INVALID,
+            f"signed with the key of department {key.owner}, but the license names issuer "
+            f"{payload.issuer_uscc}")
+    if key.retired_at is not None and payload.issued_at > key.retired_at:
+        return Facet.fail(
+            Reason.QR_SIGNATURE_INVALID,
+            f"the code claims issuance at {payload.issued_at.isoformat()}, after its key "
+            f"retired ({key.retired_at.isoformat()})")
+    return Facet.ok(f"signed by department {key.owner} with key {key.kid}")
+
+
+def _claimed_kid(token: str) -> str | None:
+    """The kid in the protected header; "" if there is none; None if not a COSE_Sign1."""
+    try:
+        message = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+        parts = cose.loads_deterministic(message, tag=cose.COSE_SIGN1_TAG)
+    except (TokenInvalidError, binascii.Error, ValueError):
+        return None
+    if not isinstance(parts, list) or len(parts) != 4 or not isinstance(parts[0], bytes):
+        return None
+    try:
+        header = cose.loads_deterministic(parts[0]) if parts[0] else {}
+    except TokenInvalidError:
+        return ""
+    kid = header.get(cose.HEADER_KID) if isinstance(header, dict) else None
+    if not isinstance(kid, bytes) or not kid:
+        return ""
+    try:
+        return kid.decode("utf-8")
+    except UnicodeDecodeError:
+        return ""
+
+
+def in_force_by_dates(payload: QrPayload, at: dt.datetime) -> Facet:
+    """Offline: within the validity period the signed payload states (dates in China)."""
+    day = china_date(at)
+    if day < payload.valid_from:
+        return Facet.fail(Reason.NOT_YET_VALID,
+                          f"valid from {payload.valid_from.isoformat()}, checked on {day}")
+    if payload.valid_until is not None and day > payload.valid_until:
+        return Facet.fail(Reason.EXPIRED,
+                          f"valid until {payload.valid_until.isoformat()}, checked on {day}")
+    return Facet.ok("within the validity period the code states (status not checked offline)")
+
+
+def payload_view(payload: QrPayload, keys: KeySource) -> LicenseView:
+    """What an offline page may show: only what the signed payload carries."""
+    return LicenseView(
+        source="payload", identifier=payload.identifier, type_name=None, license_number=None,
+        issuer_uscc=payload.issuer_uscc, issuer_name=keys.department_name(payload.issuer_uscc),
+        holder_name=payload.holder_name_masked, holder_id_masked=payload.holder_id_masked,
+        fields=(), valid_from=payload.valid_from, valid_until=payload.valid_until,
+        issued_at=payload.issued_at)
