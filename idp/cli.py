@@ -198,7 +198,9 @@ def _client_json(c: Client) -> dict[str, Any]:
 @click.option("--post-logout-redirect-uri", "post_logout_uris", multiple=True, metavar="URI")
 @click.option("--grant-type", "grant_types", multiple=True,
               type=click.Choice(clients.GRANT_TYPES), help="Repeat for each grant type.")
-@click.option("--scope", "scopes", multiple=True, help="Repeat for each scope.")
+@click.option("--scope", "scopes", multiple=True,
+              help="Repeat for each scope (a space-separated list is accepted too). "
+                   "Default: openid profile.")
 @click.option("--public", is_flag=True, help="A native or browser app without a secret.")
 @click.option("--auth-method", type=click.Choice(clients.AUTH_METHODS))
 @click.option("--first-party", is_flag=True, help="Skip the consent page.")
@@ -226,7 +228,9 @@ def client_add(runtime: RuntimeLike, name: str, redirect_uris: tuple[str, ...],
             raise AccountError(f"cannot read {jwks_file}: {exc}") from None
     spec = clients.ClientSpec(
         name=name, redirect_uris=redirect_uris, post_logout_redirect_uris=post_logout_uris,
-        grant_types=grant_types or ("authorization_code",), scopes=scopes or ("openid",),
+        grant_types=grant_types or ("authorization_code",),
+        # "--scope 'openid profile'" is how scopes are written everywhere else in OAuth.
+        scopes=tuple(s for value in scopes for s in value.split()) or ("openid", "profile"),
         public=public, auth_method=auth_method, first_party=first_party,
         id_token_alg=id_token_alg, subject_type=subject_type,
         sector_identifier=sector_identifier, jwks=jwks)

@@ -112,3 +112,14 @@ def test_client_add_list_show_rotate_disable(run, runtime: Runtime) -> None:  # 
 def test_client_add_refuses_inconsistent_options(run) -> None:  # type: ignore[no-untyped-def]
     result = run("client", "add", "--name", "Bad", "--redirect-uri", "http://example.com/cb")
     assert result.exit_code == 1 and "https" in result.output
+
+
+def test_client_add_accepts_a_space_separated_scope_and_defaults(run) -> None:  # type: ignore[no-untyped-def]
+    listed = json.loads(run("client", "add", "--name", "RP", "--redirect-uri",
+                            "https://rp.example/cb", "--scope", "openid profile id_number",
+                            "--json").output)
+    assert listed["scopes"] == ["openid", "profile", "id_number"]
+    default = json.loads(run("client", "add", "--name", "RP", "--redirect-uri",
+                             "https://rp.example/cb", "--json").output)
+    assert default["scopes"] == ["openid", "profile"]
+    assert default["grant_types"] == ["authorization_code"]
