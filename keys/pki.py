@@ -208,6 +208,33 @@ def _builder(
     )
 
 
+# ETSI TS 119 612 id-tsl-kp-tslSigning: the key signs trust lists and nothing else.
+TSL_SIGNING = ObjectIdentifier("0.4.0.2231.3.0")
+
+
+def make_trust_list_certificate(
+    public_key: ec.EllipticCurvePublicKey,
+    *,
+    ca_key: ec.EllipticCurvePrivateKey,
+    ca_cert: x509.Certificate,
+    crl_url: str,
+    now: dt.datetime,
+    validity_days: int,
+) -> x509.Certificate:
+    """The certificate of the key that signs the published trust list (EKU tslSigning)."""
+    name = x509.Name([
+        x509.NameAttribute(NameOID.COUNTRY_NAME, "CN"),
+        x509.NameAttribute(NameOID.COMMON_NAME, "Yiwang Trust List Signer"),
+    ])
+    return (
+        _issued(name, public_key, ca_cert, now, validity_days, crl_url)
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(_signer_key_usage(), critical=True)
+        .add_extension(x509.ExtendedKeyUsage([TSL_SIGNING]), critical=True)
+        .sign(ca_key, hashes.SHA256())
+    )
+
+
 def _issued(
     subject: x509.Name,
     public_key: PublicKey,

@@ -22,7 +22,7 @@ from pyhanko.sign.timestamps import DummyTimeStamper
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from . import authority, departments, material, pades, secrets, sm2
+from . import authority, departments, material, pades, secrets, sm2, trust
 from .authority import CertificateInfo, PkiLocations
 from .departments import DepartmentKeys
 from .errors import KeyNotFoundError, KeyStoreError, NotInitialisedError
@@ -318,6 +318,11 @@ class KeyStore:
             raise KeyStoreError(f"no CRL named {which!r}; use 'issuing' or 'root'")
         purpose = Purpose.ISSUING_CA if which == "issuing" else Purpose.ROOT_CA
         return authority.crl(self._service_key(session, purpose), session, now=now)
+
+    def trust_list_key(self, session: Session, *, now: dt.datetime) -> SigningKey:
+        """The ES256 key that signs the published trust list (created when missing)."""
+        _require_aware(now)
+        return trust.trust_list_signer(self._records, self.locations, session, now=now)
 
     # -- secrets derived from the master key (see keys.secrets) -------------------
 

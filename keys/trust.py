@@ -6,10 +6,11 @@ QR codes offline. This module adds the two things the key store did not have:
 * :func:`published_keys` lists the keys of a purpose that verify at a moment,
   with their owner and validity window (``verification_keys`` gives only
   kid → key);
-* :func:`trust_list_signer` returns the ES256 key that signs the trust list,
-  creating it on first use. Its certificate is issued by the issuing CA with
-  the ETSI TS 119 612 extended key usage ``tslSigning``, so a verifier that
-  pins only the root certificate can check the list's ``x5c`` chain.
+* :func:`trust_list_signer` (called as :meth:`KeyStore.trust_list_key`)
+  returns the ES256 key that signs the trust list, creating it on first use.
+  Its certificate is issued by the issuing CA with the ETSI TS 119 612
+  extended key usage ``tslSigning``, so a verifier that pins only the root
+  certificate can check the list's ``x5c`` chain.
 
 Public keys come from :meth:`KeyStore.verification_keys`, which authenticates
 them against the wrapped private key, never from the table in clear.
@@ -20,11 +21,10 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID, ObjectIdentifier
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -32,8 +32,10 @@ from . import authority, pki
 from .errors import KeyStoreError
 from .material import Algorithm, PublicKey, SigningKey
 from .models import ACTIVE, RETIRED, IssuedCertificate, KeyRecord, Purpose
-from .records import parse_certificate
-from .services import KeyStore
+from .records import KeyRecords, parse_certificate
+
+if TYPE_CHECKING:
+    from .services import KeyStore
 
 __all__ = [
     "TRUST_LIST_PURPOSE",
@@ -49,8 +51,7 @@ __all__ = [
 
 # A purpose of its own: the trust-list key signs nothing else.
 TRUST_LIST_PURPOSE = "trust-list"
-# ETSI TS 119 612 id-tsl-kp-tslSigning
-TSL_SIGNING = ObjectIdentifier("0.4.0.2231.3.0")
+TSL_SIGNING = pki.TSL_SIGNING
 TRUST_LIST_SIGNER_DAYS = 1096
 # A new signer is made this long before the current certificate ends, so a
 # list signed today still verifies for as long as verifiers cache it.
@@ -158,16 +159,15 @@ def revocation_times(session: Session, serials: Iterable[int]) -> dict[int, dt.d
     return {wanted[serial]: revoked_at for serial, revoked_at in rows}
 
 
-def trust_list_signer(keystore: KeyStore, session: Session, *, now: dt.datetime) -> SigningKey:
+def trust_list_signer(records: KeyRecords, locations: authority.PkiLocations,
+                      session: Session, *, now: dt.datetime) -> SigningKey:
     """The key that signs the trust list; created (flushed, not committed) when missing.
 
     The newest active key whose certificate is valid for at least
     :data:`RENEW_BEFORE` is used; otherwise a new one is made and older ones
     retire (still published for as long as their certificates last).
+    Call it through :meth:`KeyStore.trust_list_key`.
     """
-    if now.utcoffset() is None:
-        raise KeyStoreError("times given to the key store must be timezone-aware (UTC)")
-    records = keystore._records  # same package: the record layer under KeyStore
     for kid in records.active_kids(session, TRUST_LIST_PURPOSE, None):
         key = records.load(session, kid)
         certificate = key.certificate
@@ -178,12 +178,13 @@ def trust_list_signer(keystore: KeyStore, session: Session, *, now: dt.datetime)
             return key
     ca = records.active(session, Purpose.ISSUING_CA)
     ca_certificate = authority.certificate_of(ca)
-    crl_url = keystore.locations.issuing_crl
 
     def certify(private: object, public: object) -> x509.Certificate:
         assert isinstance(public, ec.EllipticCurvePublicKey)
         assert isinstance(ca.private_key, ec.EllipticCurvePrivateKey)
-        return _trust_list_certificate(public, ca.private_key, ca_certificate, crl_url, now)
+        return pki.make_trust_list_certificate(
+            public, ca_key=ca.private_key, ca_cert=ca_certificate,
+            crl_url=locations.issuing_crl, now=now, validity_days=TRUST_LIST_SIGNER_DAYS)
 
     key = records.create(session, TRUST_LIST_PURPOSE, Algorithm.ES256, None, now=now,
                          issuer=ca, certify=certify)
@@ -196,23 +197,3 @@ def trust_list_signer(keystore: KeyStore, session: Session, *, now: dt.datetime)
         record.publish_until = old.not_valid_after_utc if old is not None else now
     session.flush()
     return key
-
-
-def _trust_list_certificate(
-    public_key: ec.EllipticCurvePublicKey,
-    ca_key: ec.EllipticCurvePrivateKey,
-    ca_certificate: x509.Certificate,
-    crl_url: str,
-    now: dt.datetime,
-) -> x509.Certificate:
-    name = x509.Name([
-        x509.NameAttribute(NameOID.COUNTRY_NAME, "CN"),
-        x509.NameAttribute(NameOID.COMMON_NAME, "Yiwang Trust List Signer"),
-    ])
-    builder = (
-        pki._issued(name, public_key, ca_certificate, now, TRUST_LIST_SIGNER_DAYS, crl_url)
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(pki._signer_key_usage(), critical=True)
-        .add_extension(x509.ExtendedKeyUsage([TSL_SIGNING]), critical=True)
-    )
-    return builder.sign(ca_key, hashes.SHA256())

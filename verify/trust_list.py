@@ -193,7 +193,7 @@ def build_document(session: Session, keystore: KeyStore, *, issuer: str,
 def publish(session: Session, keystore: KeyStore, *, issuer: str, now: dt.datetime) -> str:
     """The signed trust list (compact JWS); may create the signing key (flushed)."""
     document = build_document(session, keystore, issuer=issuer, now=now)
-    signer = key_trust.trust_list_signer(keystore, session, now=now)
+    signer = keystore.trust_list_key(session, now=now)
     assert signer.certificate is not None
     chain = [_b64(signer.certificate), _b64(keystore.issuing_certificate(session))]
     claims = {**document, "iss": issuer, "iat": int(now.timestamp()),

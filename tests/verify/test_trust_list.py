@@ -86,11 +86,11 @@ def test_published_list_names_departments_keys_cas_and_crl_urls(verify_world: Wo
 
 def test_signer_certificate_chains_to_the_root_with_tsl_signing(
         verify_world: World, db_session: Session) -> None:
-    key = key_trust.trust_list_signer(verify_world.runtime.keystore, db_session, now=utcnow())
+    key = verify_world.runtime.keystore.trust_list_key(db_session, now=utcnow())
     assert key.certificate is not None
     usage = key.certificate.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
     assert key_trust.TSL_SIGNING in usage
-    again = key_trust.trust_list_signer(verify_world.runtime.keystore, db_session, now=utcnow())
+    again = verify_world.runtime.keystore.trust_list_key(db_session, now=utcnow())
     assert again.kid == key.kid
 
 
