@@ -2,15 +2,18 @@
 
 Builds a throw-away instance (SQLite in a temporary folder unless
 ``--database-url`` names an empty PostgreSQL database), registers the demo
-departments and license types, then measures, one license at a time:
+departments and license types, then measures, one license at a time and
+interleaved run by run:
 
-* **pyHanko alone** — ``PdfSigner.sign_pdf`` with the settings
-  ``signing.sign_pdf`` uses, on one pre-rendered license PDF, with the same
-  department signer and time stamper;
-* **bare signing** — ``signing.sign_pdf`` itself (pyHanko, PAdES B-T,
-  certified, plus its check that the signature covers the whole file);
+* **pyHanko alone** (the baseline every ratio is against) —
+  ``PdfSigner.sign_pdf`` as pyHanko's documentation uses it, with the
+  settings ``signing.sign_pdf`` asks for (PAdES B-T, certified, no changes
+  allowed, ``bytes_reserved`` set), on one pre-rendered license PDF, with the
+  same department signer and in-process time stamper, untouched;
+* **signing.sign_pdf** — the signing step issuance uses, on the same PDF
+  (shown for the breakdown; it is not the baseline);
 * **issue()** — ``license_vault.issuance.issue``: validate, number, QR payload,
-  render, sign, SM2 seal, blob write (fsync) and commit;
+  render, sign, SM2 seal, encrypted blob write (fsync) and commit;
 * **API** — ``POST /api/v1/licenses`` through the WSGI app in process, with a
   client-credentials token (adds token checking and the JSON answer).
 
@@ -79,11 +82,14 @@ def cpu_model() -> str:
     return platform.processor() or "unknown"
 
 
+TARGET = 1.5  # end to end at most 1.5x the cost of pyHanko signing alone
+
+
 def report(name: str, times: list[float], base: float | None = None) -> float:
     median = statistics.median(times)
     p90 = statistics.quantiles(times, n=10)[-1]
-    ratio = f"  {median / base:.2f}x bare signing" if base else ""
-    print(f"{name:<28} median {median:6.1f} ms  p90 {p90:6.1f} ms  "
+    ratio = f"  {median / base:.2f}x pyHanko alone" if base else "  (baseline)"
+    print(f"{name:<24} median {median:6.1f} ms  p90 {p90:6.1f} ms  "
           f"{1000 / median:6.1f} /s{ratio}")
     return median
 
@@ -110,7 +116,8 @@ def main() -> None:
             session, runtime.keystore, uscc=SAMR, name="福州市市场监督管理局", now=utcnow())
         catalogue.add_license_type(session, demo_type_definitions()[1], now=utcnow())
     vault = issuance.Vault(runtime.keystore,
-                           open_blob_store(settings.blob_backend, settings.blob_dir),
+                           open_blob_store(settings.blob_backend, settings.blob_dir,
+                                           runtime.keystore),
                            settings.issuer)
     counter = iter(range(1, 10**9))
 
@@ -120,7 +127,7 @@ def main() -> None:
             issuance.issue(session, vault, department=department, actor="bench", now=utcnow(),
                            request=issuance.IssueRequest(FOOD, holder(next(counter)), FIELDS))
 
-    # One real license, re-rendered, is what bare signing signs.
+    # One real license, re-rendered, is what the two signing cases sign.
     with runtime.session() as session:
         department = departments.get_department(session, SAMR)
         draft = issuance.prepare(session, vault, department=department, now=utcnow(),
@@ -133,7 +140,7 @@ def main() -> None:
     pdf = render_license(issuance.license_face(draft, produced.identifier,
                                                produced.license_number, produced.qr_url))
 
-    def bare() -> None:
+    def ours() -> None:
         sign_pdf(pdf, signer=signer, timestamper=stamper, reason=issuance.SIGNING_REASON,
                  location="福州市市场监督管理局")
 
@@ -141,9 +148,10 @@ def main() -> None:
         field_name="YiwangSeal", reason=issuance.SIGNING_REASON, location="福州市市场监督管理局",
         md_algorithm="sha256", subfilter=fields.SigSeedSubFilter.PADES, certify=True,
         docmdp_permissions=fields.MDPPerm.NO_CHANGES, embed_validation_info=False)
+    # The baseline is pyHanko's own handling of the signer: nothing of ours set on it.
+    assert signer.signed_attr_prov_spec is None and signer.unsigned_attr_prov_spec is None
 
     def raw() -> None:
-        # pyHanko alone, as signing.sign_pdf calls it, without its check of the result.
         signers.PdfSigner(meta, signer=signer, timestamper=stamper).sign_pdf(
             IncrementalPdfFileWriter(io.BytesIO(pdf)), bytes_reserved=DEFAULT_BYTES_RESERVED)
 
@@ -165,24 +173,26 @@ def main() -> None:
                                      "fields": FIELDS})
         assert response.status_code == 201, response.json
 
-    for function in (raw, bare, issue, api):
+    cases = {"raw": raw, "ours": ours, "issue": issue, "api": api}
+    for function in cases.values():
         timed(function, args.warmup)
 
     print(f"# {dt.date.today().isoformat()}  {os.cpu_count()} CPUs  {cpu_model()}  "
           f"Python {platform.python_version()}  {settings.database_url.split(':')[0]}  "
-          f"blobs: {settings.blob_backend}  runs: {args.runs}")
-    # Interleave the three so drift on a shared machine hits them alike.
-    samples: dict[str, list[float]] = {"raw": [], "bare": [], "issue": [], "api": []}
+          f"blobs: {settings.blob_backend}  runs: {args.runs}  "
+          f"load average {os.getloadavg()[0]:.1f}")
+    # Interleave the cases so drift on a shared machine hits them alike.
+    samples: dict[str, list[float]] = {key: [] for key in cases}
     for _ in range(args.runs):
-        samples["raw"] += timed(raw, 1)
-        samples["bare"] += timed(bare, 1)
-        samples["issue"] += timed(issue, 1)
-        samples["api"] += timed(api, 1)
-    raw_median = report("pyHanko PdfSigner alone", samples["raw"])
-    base = report("bare signing (sign_pdf)", samples["bare"])
-    for name, key in (("issue() end to end", "issue"), ("POST /api/v1/licenses", "api")):
-        median = report(name, samples[key], base)
-        print(f"{'':<28} {median / raw_median:.2f}x pyHanko PdfSigner alone")
+        for key, function in cases.items():
+            samples[key] += timed(function, 1)
+    base = report("pyHanko alone", samples["raw"])
+    report("signing.sign_pdf", samples["ours"], base)
+    end_to_end = report("issue() end to end", samples["issue"], base)
+    report("POST /api/v1/licenses", samples["api"], base)
+    verdict = "met" if end_to_end / base <= TARGET else "NOT met"
+    print(f"target: issue() at most {TARGET}x pyHanko alone: {verdict} "
+          f"({end_to_end / base:.2f}x)")
     app.extensions["yiwang"].dispose()
     runtime.dispose()
 

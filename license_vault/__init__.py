@@ -9,7 +9,7 @@ errors derive from ``license_vault.errors.LicenseVaultError``.
 
 Modules: ``departments`` (issuers, their keys and back-end clients),
 ``catalogue`` (license types), ``issuance`` (validate, number, render, sign,
-seal, store, record), ``blobs`` and ``fsck`` (the content-addressed store),
+seal, store, record), ``blobs`` and ``fsck`` (the content-addressed, encrypted store),
 ``lifecycle`` (status, expiry, renewal), ``reading`` (what verifiers call:
 ``find_license``, ``find_by_signed_revision``, ``license_status``,
 ``face_data``, ``seal_record``, ``validation_material``, ``read_pdf``),

@@ -1,18 +1,31 @@
-"""Content-addressed blob store for license PDFs: each distinct file is kept once.
+"""Content-addressed, encrypted blob store for license PDFs: each distinct file is kept once.
 
-A blob is named by the SHA-256 of its bytes (lower-case hex); SM3 is
-computed alongside and recorded by the caller. Two backends:
+A blob is named by the SHA-256 of its plaintext bytes (lower-case hex); SM3
+is computed alongside and recorded by the caller. A license PDF can print a
+person's full ID number, so what is stored is never the plaintext: it is
+sealed with AES-256-GCM (``keys.secrets.seal``: version byte, random nonce,
+ciphertext and tag) under a key derived from the master key once per store
+(label :data:`BLOB_KEY_LABEL`), with the blob's address as associated data.
+A ciphertext therefore opens only under its own name: one moved or copied
+to another address fails to decrypt, as does a damaged one. Naming by the
+plaintext keeps "the same bytes are stored once" (the nonce differs per
+write, the address does not).
+
+Two backends:
 
 * :class:`FilesystemBlobStore` (embedded default): ``<root>/ab/cd/<sha256>``.
   A write goes to a temporary file in the same folder, is fsynced, then
   renamed into place and the folder fsynced, so a blob file is either
-  complete or absent. Writing bytes that are already there only refreshes
-  the file's time (so ``vault fsck`` never takes it for an old stray).
+  complete or absent; a folder the write creates is made durable in its
+  parent, folders that exist are not synced again. Writing bytes that are
+  already there only refreshes the file's time (so ``vault fsck`` never
+  takes it for an old stray).
 * :class:`DatabaseBlobStore` (several app nodes): rows of ``vault_blobs``,
   written in the caller's transaction, so they commit or vanish with it.
 
 Every method takes the caller's session (the filesystem backend ignores it).
-Reading checks the digest: a damaged blob raises :class:`BlobStoreError`.
+Reading decrypts and then checks the digest of the plaintext: a damaged,
+swapped or foreign blob raises :class:`BlobStoreError` ("damaged").
 """
 
 from __future__ import annotations
@@ -30,12 +43,16 @@ from typing import Protocol
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
+from keys import secrets as sealing
+from keys.errors import KeyStoreError
 from keys.sm2 import sm3
 from license_vault.errors import BlobStoreError
 from license_vault.models import StoredBlob
 from license_vault.sql import insert_ignore
 
 __all__ = [
+    "BLOB_KEY_LABEL",
+    "BlobCipher",
     "BlobEntry",
     "BlobInfo",
     "BlobStore",
@@ -47,6 +64,8 @@ __all__ = [
 
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 TEMPORARY_SUFFIX = ".tmp"
+BLOB_KEY_LABEL = "vault blob contents"
+_ADDRESS_CONTEXT = b"yiwang vault blob sha256:"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -69,6 +88,50 @@ class BlobEntry:
 
 def describe(data: bytes) -> BlobInfo:
     return BlobInfo(hashlib.sha256(data).hexdigest(), sm3(data).hex(), len(data))
+
+
+class SecretSource(Protocol):
+    """What a store needs of ``keys.KeyStore``: a secret derived from the master key."""
+
+    def derive_secret(self, label: str) -> bytes: ...
+
+
+class BlobCipher:
+    """AES-256-GCM sealing of blob contents, each bound to its SHA-256 address.
+
+    The key is derived once (HKDF from the master key, :data:`BLOB_KEY_LABEL`),
+    not per blob; the AES-GCM itself runs in ``keys.secrets``.
+    """
+
+    def __init__(self, key: bytes) -> None:
+        if len(key) != 32:
+            raise BlobStoreError("the blob key must be 32 bytes (AES-256)")
+        self._key = key
+
+    @classmethod
+    def from_keystore(cls, keystore: SecretSource) -> BlobCipher:
+        return cls(keystore.derive_secret(BLOB_KEY_LABEL))
+
+    def __repr__(self) -> str:
+        return "<BlobCipher AES-256-GCM>"
+
+    def seal(self, sha256: str, data: bytes) -> bytes:
+        return sealing.seal(self._key, data, _address(sha256))
+
+    def unseal(self, sha256: str, sealed: bytes) -> bytes:
+        """The plaintext of the blob stored at ``sha256``, checked against that digest."""
+        try:
+            data = sealing.unseal(self._key, sealed, _address(sha256))
+        except KeyStoreError:
+            raise BlobStoreError(f"blob {sha256} is damaged: it does not decrypt as the blob "
+                                 "stored under this name (altered, moved or foreign)") from None
+        if hashlib.sha256(data).hexdigest() != sha256:
+            raise BlobStoreError(f"blob {sha256} is damaged: its bytes have another digest")
+        return data
+
+
+def _address(sha256: str) -> bytes:
+    return _ADDRESS_CONTEXT + _check_name(sha256).encode("ascii")
 
 
 def _check_name(sha256: str) -> str:
@@ -94,12 +157,13 @@ class BlobStore(Protocol):
 
 
 class FilesystemBlobStore:
-    """Blobs as files under ``root`` with a two-level fan-out."""
+    """Encrypted blobs as files under ``root`` with a two-level fan-out."""
 
     name = "filesystem"
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, cipher: BlobCipher) -> None:
         self.root = Path(root)
+        self.cipher = cipher
 
     def __repr__(self) -> str:
         return f"<FilesystemBlobStore {self.root}>"
@@ -115,39 +179,41 @@ class FilesystemBlobStore:
             if target.exists():
                 os.utime(target)  # a fresh time keeps fsck's hands off until we commit
                 return info
-            self._make_folders(target.parent)
+            sealed = self.cipher.seal(info.sha256, data)
+            created = self._make_folders(target.parent)
             temporary = target.parent / f".{info.sha256}.{secrets.token_hex(6)}{TEMPORARY_SUFFIX}"
             descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             try:
                 with os.fdopen(descriptor, "wb") as handle:
-                    handle.write(data)
+                    handle.write(sealed)
                     handle.flush()
                     os.fsync(handle.fileno())
                 os.replace(temporary, target)  # atomic; a racing writer renames equal bytes
             except BaseException:
                 temporary.unlink(missing_ok=True)
                 raise
-            _fsync_folder(target.parent)
+            # The new name, then the entries of folders this write created (their
+            # parents); folders that already existed are durable already.
+            for folder in (target.parent, *(part.parent for part in reversed(created))):
+                _fsync_folder(folder)
         except OSError as exc:
             raise BlobStoreError(f"cannot store blob {info.sha256}: {exc.strerror}") from exc
         return info
 
-    def _make_folders(self, folder: Path) -> None:
+    def _make_folders(self, folder: Path) -> list[Path]:
+        """Create the fan-out folders of a blob; returns those created, outermost first."""
         missing = [part for part in (folder.parent, folder) if not part.is_dir()]
         folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-        for part in missing:  # a new folder entry is durable once its parent is synced
-            _fsync_folder(part.parent)
+        return missing
 
     def get(self, session: Session, sha256: str) -> bytes:
         try:
-            data = self.path(sha256).read_bytes()
+            sealed = self.path(sha256).read_bytes()
         except FileNotFoundError:
             raise BlobStoreError(f"blob {sha256} is missing") from None
         except OSError as exc:
             raise BlobStoreError(f"cannot read blob {sha256}: {exc.strerror}") from exc
-        if hashlib.sha256(data).hexdigest() != sha256:
-            raise BlobStoreError(f"blob {sha256} is damaged: its bytes have another digest")
-        return data
+        return self.cipher.unseal(sha256, sealed)
 
     def exists(self, session: Session, sha256: str) -> bool:
         return self.path(sha256).is_file()
@@ -204,9 +270,13 @@ def _fsync_folder(folder: Path) -> None:
 
 
 class DatabaseBlobStore:
-    """Blobs as rows of ``vault_blobs``, in the caller's transaction."""
+    """Encrypted blobs as rows of ``vault_blobs`` (``data`` holds the sealed bytes,
+    ``size`` and ``sm3`` describe the plaintext), in the caller's transaction."""
 
     name = "database"
+
+    def __init__(self, cipher: BlobCipher) -> None:
+        self.cipher = cipher
 
     def __repr__(self) -> str:
         return "<DatabaseBlobStore>"
@@ -215,19 +285,16 @@ class DatabaseBlobStore:
         info = describe(data)
         # Insert-or-nothing, so equal bytes stored concurrently end up as one row.
         insert_ignore(session, StoredBlob, [{
-            "sha256": info.sha256, "sm3": info.sm3, "size": info.size, "data": data,
-            "created_at": now}], key="sha256")
+            "sha256": info.sha256, "sm3": info.sm3, "size": info.size,
+            "data": self.cipher.seal(info.sha256, data), "created_at": now}], key="sha256")
         return info
 
     def get(self, session: Session, sha256: str) -> bytes:
-        data = session.scalar(select(StoredBlob.data).where(StoredBlob.sha256 ==
-                                                            _check_name(sha256)))
-        if data is None:
+        sealed = session.scalar(select(StoredBlob.data).where(StoredBlob.sha256 ==
+                                                              _check_name(sha256)))
+        if sealed is None:
             raise BlobStoreError(f"blob {sha256} is missing")
-        data = bytes(data)
-        if hashlib.sha256(data).hexdigest() != sha256:
-            raise BlobStoreError(f"blob {sha256} is damaged: its bytes have another digest")
-        return data
+        return self.cipher.unseal(sha256, bytes(sealed))
 
     def exists(self, session: Session, sha256: str) -> bool:
         return session.scalar(select(StoredBlob.sha256).where(
@@ -244,10 +311,14 @@ class DatabaseBlobStore:
             yield BlobEntry(sha256, created_at)
 
 
-def open_blob_store(backend: str, folder: Path) -> BlobStore:
-    """The store a setting names: ``filesystem`` (under ``folder``) or ``database``."""
+def open_blob_store(backend: str, folder: Path, keystore: SecretSource) -> BlobStore:
+    """The store a setting names: ``filesystem`` (under ``folder``) or ``database``.
+
+    ``keystore`` (``keys.KeyStore``) gives the blob key, derived here once.
+    """
+    if backend not in ("filesystem", "database"):
+        raise BlobStoreError(f"unknown blob backend {backend!r}")
+    cipher = BlobCipher.from_keystore(keystore)
     if backend == "filesystem":
-        return FilesystemBlobStore(folder)
-    if backend == "database":
-        return DatabaseBlobStore()
-    raise BlobStoreError(f"unknown blob backend {backend!r}")
+        return FilesystemBlobStore(folder, cipher)
+    return DatabaseBlobStore(cipher)

@@ -43,7 +43,8 @@ class RuntimeLike(Protocol):
 def make_vault(runtime: RuntimeLike) -> issuance.Vault:
     settings = runtime.settings
     return issuance.Vault(runtime.keystore,
-                          open_blob_store(settings.blob_backend, settings.blob_dir),
+                          open_blob_store(settings.blob_backend, settings.blob_dir,
+                                          runtime.keystore),
                           settings.issuer)
 
 

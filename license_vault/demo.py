@@ -76,8 +76,8 @@ def seed_demo(session: Session, keystore: Any, settings: Settings) -> list[str]:
     for definition in demo_type_definitions():
         catalogue.add_license_type(session, definition, now=now)
     session.commit()
-    vault = issuance.Vault(keystore, open_blob_store(settings.blob_backend, settings.blob_dir),
-                           settings.issuer)
+    vault = issuance.Vault(keystore, open_blob_store(settings.blob_backend, settings.blob_dir,
+                                                     keystore), settings.issuer)
     for uscc, type_code, holder_id, fields in DEMO_LICENSES:
         license = _existing(session, keystore, type_code, holder_id)
         if license is None:

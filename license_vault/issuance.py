@@ -9,9 +9,10 @@
    for microseconds, not for the signing (a failed issuance leaves a gap in
    the numbers, as paper registers do);
 3. **produce and record**: QR payload, render, PAdES B-T signature; then
-   write the blob (durable before anything names it), seal its SM3 with the
-   department's SM2 key and insert the license, its validation material and
-   its history in one transaction that starts with a write.
+   write the blob (encrypted, durable before anything names it), seal its
+   SM3 with the department's SM2 key and insert the license, its validation
+   material and its history in one transaction that starts with a write
+   (one ORM flush, for the license's id; the rest are plain inserts).
 
 If the last commit fails, the blob may stay without a license: ``yiwang
 vault fsck`` finds such blobs and deletes them once they are older than a
@@ -26,7 +27,7 @@ import hashlib
 from collections.abc import Mapping
 from typing import Any, Protocol
 
-from sqlalchemy import update
+from sqlalchemy import insert, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -283,7 +284,7 @@ def store_blob(session: Session, vault: Vault, produced: Produced, now: dt.datet
 
 def record(session: Session, vault: Vault, draft: Draft, produced: Produced, blob: BlobInfo,
            *, actor: str, now: dt.datetime) -> License:
-    """Insert the license, its validation material and its first event (not committed)."""
+    """Insert the license, its validation material and its history (not committed)."""
     holder = draft.holder
     seal_kid, seal_signature = seal(draft, produced.identifier, blob)
     items = [("certificate", der) for der in draft.materials.certificates]
@@ -305,22 +306,25 @@ def record(session: Session, vault: Vault, draft: Draft, produced: Produced, blo
         seal_signature=seal_signature, validation_items=list(dict.fromkeys(digests)),
     )
     session.add(license)
-    session.flush()
+    session.flush()  # the one ORM flush: the license's id, which its history names
     insert_ignore(session, ValidationItem, [
         {"sha256": digest, "kind": kind, "der": der}
         for digest, (kind, der) in zip(digests, items, strict=True)
         if digest not in vault.stored_items], key="sha256")
-    session.add(LicenseEvent(license_id=license.id, at=now, action="issued", from_status=None,
-                             to_status=VALID, actor=actor, reason=draft.reason))
+    events = [{"license_id": license.id, "at": now, "action": "issued", "from_status": None,
+               "to_status": VALID, "actor": actor, "reason": draft.reason}]
     if draft.predecessor is not None:
-        _supersede(session, draft.predecessor, license, actor=actor, now=now)
-    session.flush()
+        events.append(_supersede(session, draft.predecessor, license, actor=actor, now=now))
+    session.execute(insert(LicenseEvent), events)
     return license
 
 
 def _supersede(session: Session, old: License, new: License, *, actor: str,
-               now: dt.datetime) -> None:
-    """The renewed version becomes 99 (other), superseded, unless it changed meanwhile."""
+               now: dt.datetime) -> dict[str, Any]:
+    """The renewed version becomes 99 (other), superseded, unless it changed meanwhile.
+
+    Returns the history row to insert for it.
+    """
     reason = f"superseded by version {new.version}: {new.identifier}"
     changed = session.execute(
         update(License).where(License.id == old.id, License.status == old.status)
@@ -328,9 +332,8 @@ def _supersede(session: Session, old: License, new: License, *, actor: str,
         .execution_options(synchronize_session=False))
     if changed.rowcount != 1:  # type: ignore[attr-defined]
         raise Conflict(f"license {old.identifier} changed status while it was being renewed")
-    session.add(LicenseEvent(license_id=old.id, at=now, action="superseded",
-                             from_status=old.status, to_status=SUPERSEDED, actor=actor,
-                             reason=reason))
+    return {"license_id": old.id, "at": now, "action": "superseded", "from_status": old.status,
+            "to_status": SUPERSEDED, "actor": actor, "reason": reason}
 
 
 def _serial(identifier: str) -> str:

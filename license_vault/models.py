@@ -5,8 +5,9 @@ and found through the identity provider's keyed blind index
 (``holder_key``), so a person's licenses are found from their account; an
 entity holder is found by its USCC, which is public. Only masked forms are
 shown. The PDF bytes live in the blob store (filesystem or the
-``vault_blobs`` table), keyed by SHA-256; a license row names its blob by
-that digest and is committed only after the blob is durable.
+``vault_blobs`` table), encrypted (a face can print a full ID number) and
+keyed by the SHA-256 of the PDF; a license row names its blob by that digest
+and is committed only after the blob is durable.
 """
 
 from __future__ import annotations
@@ -195,7 +196,11 @@ class ValidationItem(Base):
 
 
 class StoredBlob(Base):
-    """A blob in the database backend (several app nodes share it)."""
+    """A blob in the database backend (several app nodes share it).
+
+    ``data`` is the AES-256-GCM sealed PDF (see ``license_vault.blobs``);
+    ``sha256``, ``sm3`` and ``size`` describe the PDF itself.
+    """
 
     __tablename__ = "vault_blobs"
 

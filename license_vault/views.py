@@ -45,7 +45,8 @@ def init_app(app: Flask) -> None:
     runtime = app.extensions["yiwang"]
     settings = runtime.settings
     app.extensions["license_vault"] = issuance.Vault(
-        runtime.keystore, open_blob_store(settings.blob_backend, settings.blob_dir),
+        runtime.keystore,
+        open_blob_store(settings.blob_backend, settings.blob_dir, runtime.keystore),
         settings.issuer)
     app.register_blueprint(blueprint)
 

@@ -19,6 +19,7 @@ from datetime import date, datetime
 from functools import partial
 from typing import Literal, NamedTuple, cast, get_args
 
+from reportlab import rl_config
 from reportlab.lib.pagesizes import A4
 from reportlab.pdfbase.pdfmetrics import stringWidth
 from reportlab.pdfgen.canvas import Canvas
@@ -144,6 +145,10 @@ def render_license(face: LicenseFace) -> bytes:
             "stays scannable at the printed size"
         )
 
+    # The page stream is Flate only: ASCII85 on top makes it a quarter larger and
+    # costs every reader a pure-Python decode. reportlab reads this process-wide
+    # setting when it writes a page; nothing else here uses reportlab.
+    rl_config.useA85 = 0
     buffer = io.BytesIO()
     canvas = Canvas(buffer, pagesize=A4, invariant=1, initialFontName=FONT_NAME,
                     initialFontSize=12, lang="zh-CN", pageCompression=1)

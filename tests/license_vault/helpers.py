@@ -126,7 +126,8 @@ def build_world(settings: Settings) -> World:
         for definition in demo_type_definitions():
             catalogue.add_license_type(session, definition, now=now)
     vault = issuance.Vault(runtime.keystore,
-                           open_blob_store(settings.blob_backend, settings.blob_dir),
+                           open_blob_store(settings.blob_backend, settings.blob_dir,
+                                           runtime.keystore),
                            settings.issuer)
     return World(settings, runtime, vault, infos[0], infos[1])
 

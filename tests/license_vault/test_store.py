@@ -1,4 +1,4 @@
-"""Store once: the blob store backends, all-or-nothing issuance and ``vault fsck``."""
+"""Store once, encrypted: the blob store backends, all-or-nothing issuance and ``vault fsck``."""
 
 from __future__ import annotations
 
@@ -16,12 +16,26 @@ from click.testing import CliRunner
 from sqlalchemy import func, select, update
 
 from license_vault import issuance
-from license_vault.blobs import BlobEntry, FilesystemBlobStore
+from license_vault.blobs import (
+    BLOB_KEY_LABEL,
+    BlobEntry,
+    BlobStore,
+    DatabaseBlobStore,
+    FilesystemBlobStore,
+    open_blob_store,
+)
 from license_vault.errors import BlobStoreError
 from license_vault.fsck import fsck
 from license_vault.models import License, LicenseEvent, StoredBlob
 from tests.helpers import with_settings
-from tests.license_vault.helpers import BUSINESS, World, build_world, entity_id
+from tests.license_vault.helpers import (
+    BUSINESS,
+    PHYSICIAN,
+    World,
+    build_world,
+    entity_id,
+    person_id,
+)
 from yiwang.cli import cli
 from yiwang.database import utcnow
 from yiwang.settings import Settings
@@ -41,6 +55,27 @@ def backend_world(request: pytest.FixtureRequest, settings: Settings) -> Iterato
 
 def _files(root: Path) -> list[Path]:
     return sorted(path for path in root.rglob("*") if path.is_file())
+
+
+def _stored(world: World) -> dict[str, bytes]:
+    """What is at rest, by blob name: file contents or ``vault_blobs.data``."""
+    blobs = world.vault.blobs
+    if isinstance(blobs, FilesystemBlobStore):
+        return {path.name: path.read_bytes() for path in _files(blobs.root)}
+    with world.session() as session:
+        return {sha256: bytes(data) for sha256, data in session.execute(
+            select(StoredBlob.sha256, StoredBlob.data))}
+
+
+def _replace_stored(world: World, sha256: str, data: bytes) -> None:
+    blobs = world.vault.blobs
+    if isinstance(blobs, FilesystemBlobStore):
+        blobs.path(sha256).write_bytes(data)
+    else:
+        with world.session() as session:
+            session.execute(update(StoredBlob).where(StoredBlob.sha256 == sha256)
+                            .values(data=data))
+            session.commit()
 
 
 def test_same_bytes_are_stored_once(backend_world: World) -> None:
@@ -82,18 +117,92 @@ def test_equal_bytes_written_at_once_by_several_threads_end_up_as_one_blob(
 def test_damaged_blob_is_refused_on_read_and_reported_by_fsck(backend_world: World) -> None:
     license = backend_world.issue(BUSINESS, entity_id(1))
     blobs = backend_world.vault.blobs
-    if isinstance(blobs, FilesystemBlobStore):
-        path = blobs.path(license.pdf_sha256)
-        path.write_bytes(path.read_bytes().replace(b"/Type", b"/Typo", 1))
-    else:
-        with backend_world.session() as session:
-            session.execute(update(StoredBlob).values(data=PDF))
+    sealed = _stored(backend_world)[license.pdf_sha256]
+    middle = len(sealed) // 2
+    _replace_stored(backend_world, license.pdf_sha256,
+                    sealed[:middle] + bytes([sealed[middle] ^ 1]) + sealed[middle + 1:])
     with backend_world.session() as session:
         with pytest.raises(BlobStoreError, match="damaged"):
             blobs.get(session, license.pdf_sha256)
         report = fsck(session, blobs, now=utcnow() + LATER)
     assert report.damaged == [(license.identifier, license.pdf_sha256)]
     assert not report.consistent and not report.orphans_deleted
+
+
+def test_no_plaintext_pdf_or_id_number_is_at_rest(backend_world: World) -> None:
+    holder = person_id(7)
+    license = backend_world.issue(PHYSICIAN, holder)  # the 医师执业证书 face prints the ID
+    with backend_world.session() as session:
+        pdf = backend_world.vault.blobs.get(session, license.pdf_sha256)
+    assert pdf.startswith(b"%PDF")
+    stored = _stored(backend_world)
+    assert list(stored) == [license.pdf_sha256]
+    at_rest = stored[license.pdf_sha256]
+    assert len(at_rest) == len(pdf) + 1 + 12 + 16  # version, nonce, GCM tag
+    for plaintext in (b"%PDF", holder.encode(), holder.encode("utf-16-be"),
+                      *(pdf[start:start + 32] for start in range(0, len(pdf) - 32, 997))):
+        assert plaintext not in at_rest
+
+
+def test_a_ciphertext_moved_to_another_blob_name_does_not_open(backend_world: World) -> None:
+    first = backend_world.issue(BUSINESS, entity_id(5))
+    second = backend_world.issue(BUSINESS, entity_id(6))
+    stored = _stored(backend_world)
+    _replace_stored(backend_world, first.pdf_sha256, stored[second.pdf_sha256])
+    _replace_stored(backend_world, second.pdf_sha256, stored[first.pdf_sha256])
+    blobs = backend_world.vault.blobs
+    with backend_world.session() as session:
+        for license in (first, second):
+            with pytest.raises(BlobStoreError, match=r"damaged.*moved"):
+                blobs.get(session, license.pdf_sha256)
+        report = fsck(session, blobs, now=utcnow() + LATER)
+    assert sorted(report.damaged) == sorted([(first.identifier, first.pdf_sha256),
+                                             (second.identifier, second.pdf_sha256)])
+
+
+def test_fsck_checks_the_digest_of_what_decrypts(backend_world: World) -> None:
+    # A ciphertext that opens under its name (only the key's holder can make one)
+    # but holds other bytes is still damaged.
+    license = backend_world.issue(BUSINESS, entity_id(8))
+    blobs = backend_world.vault.blobs
+    assert isinstance(blobs, FilesystemBlobStore | DatabaseBlobStore)
+    _replace_stored(backend_world, license.pdf_sha256, blobs.cipher.seal(license.pdf_sha256, PDF))
+    with backend_world.session() as session:
+        with pytest.raises(BlobStoreError, match="another digest"):
+            blobs.get(session, license.pdf_sha256)
+        report = fsck(session, blobs, now=utcnow() + LATER)
+    assert report.damaged == [(license.identifier, license.pdf_sha256)]
+
+
+def test_blobs_written_under_another_master_key_do_not_open(backend_world: World) -> None:
+    class OtherKeys:
+        def derive_secret(self, label: str) -> bytes:
+            return hashlib.sha256(b"another instance " + label.encode()).digest()
+
+    settings = backend_world.settings
+    foreign = open_blob_store(settings.blob_backend, settings.blob_dir, OtherKeys())
+    with backend_world.session() as session:
+        info = foreign.put(session, PDF, now=utcnow())
+        assert foreign.get(session, info.sha256) == PDF
+        with pytest.raises(BlobStoreError, match="damaged"):
+            backend_world.vault.blobs.get(session, info.sha256)
+
+
+def test_the_blob_key_is_derived_once_per_store(settings: Settings) -> None:
+    class CountingKeys:
+        def __init__(self) -> None:
+            self.labels: list[str] = []
+
+        def derive_secret(self, label: str) -> bytes:
+            self.labels.append(label)
+            return bytes(32)
+
+    keys = CountingKeys()
+    store: BlobStore = open_blob_store("filesystem", settings.blob_dir, keys)
+    for _ in range(3):
+        info = store.put(None, PDF, now=utcnow())  # type: ignore[arg-type]
+        assert store.get(None, info.sha256) == PDF  # type: ignore[arg-type]
+    assert keys.labels == [BLOB_KEY_LABEL]
 
 
 def test_fsck_reports_a_license_whose_blob_is_missing(backend_world: World) -> None:

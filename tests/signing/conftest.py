@@ -29,7 +29,10 @@ from keys.pades import asn1_certificate, make_signer, make_timestamper
 from signing.render import LicenseFace
 
 DEPARTMENT = "北京市海淀区市场监督管理局"
-DEPARTMENT_USCC = "11110108000044938A"
+# Fictitious, valid under idp.identifiers.uscc: authority 1 (机构编制), type 1 (机关), Haidian,
+# organisation code 00004494-3 (check characters from calc_organisation_check_digit and
+# calc_check_digit).
+DEPARTMENT_USCC = "11110108000044943U"
 ISSUER = "https://yiwang.example.gov.cn"
 CRL_URL = "http://127.0.0.1:8080/crl/issuing.crl"
 SCOPE = (
@@ -40,7 +43,7 @@ SCOPE = (
     "方可开展经营活动，具体经营项目以相关部门批准文件或许可证件为准）"
 )
 IDENTIFIER = (
-    "1.2.156.3005.2.11100000000013127D001.11110108000044938A.7K3M9Q2X4B8N1P5R6T0W.001.7"
+    "1.2.156.3005.2.11100000000013127D001.11110108000044943U.7K3M9Q2X4B8N1P5R6T0W.001.P"
 )
 
 
@@ -141,7 +144,7 @@ def sample_face(**changes: object) -> LicenseFace:
         "holder_name": "北京云栖数智科技有限公司",
         "holder_label": "名称",
         "rows": [
-            ("统一社会信用代码", "91110108MA01W8XK31", "text"),
+            ("统一社会信用代码", "91110108MA01W8XK8G", "text"),
             ("类型", "有限责任公司（自然人投资或控股）", "enumeration"),
             ("法定代表人", "张伟", "text"),
             ("注册资本", "10000000", "money"),

@@ -20,7 +20,7 @@ from signing.qrsymbol import qr_version
 
 FACE_FIELDS = {
     "name": "北京云栖数智科技有限公司",
-    "uscc": "91110108MA01W8XK31",
+    "uscc": "91110108MA01W8XK8G",
     "legal_representative": "张伟",
     "registered_capital": "10000000",
 }

@@ -12,12 +12,20 @@ import pytest
 from pyhanko.pdf_utils.generic import StreamObject, pdf_name
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.pdf_utils.reader import PdfFileReader
+from pyhanko.sign import fields, signers
 from pyhanko.sign.fields import MDPPerm
+from pyhanko.sign.general import as_signing_certificate_v2
 from pyhanko.sign.validation import add_validation_info, validate_pdf_signature
 from pyhanko.sign.validation.status import ModificationLevel, SignatureCoverageLevel
 
 from signing.errors import SignatureError
-from signing.pades import DEFAULT_FIELD_NAME, SignedPdf, sign_pdf, signed_revision_digest
+from signing.pades import (
+    DEFAULT_FIELD_NAME,
+    SignedPdf,
+    _require_whole_file_signed,
+    sign_pdf,
+    signed_revision_digest,
+)
 from signing.render import LicenseFace, render_license
 
 
@@ -32,8 +40,8 @@ def license_pdf() -> bytes:
               ("经营项目", "热食类食品制售\n冷食类食品制售", "multiline")],
         issuing_department="北京市海淀区市场监督管理局", issue_date=dt.date(2024, 6, 3),
         valid_from=dt.date(2024, 6, 3), valid_until=dt.date(2029, 6, 2),
-        identifier="1.2.156.3005.2.11100000000013127D002.11110108000044938A."
-                   "7K3M9Q2X4B8N1P5R6T0W.001.Q",
+        identifier="1.2.156.3005.2.11100000000013127D002.11110108000044943U."
+                   "7K3M9Q2X4B8N1P5R6T0W.001.Z",
         qr_url="https://yiwang.example.gov.cn/v/0oRQogEmBEtxSjN2WDlrTG0yQaBYnKcAAQF4",
     ))
 
@@ -114,6 +122,44 @@ def test_signing_adds_exactly_one_revision_and_no_dss(signed, license_pdf: bytes
 def test_signed_revision_digest_is_the_whole_file_at_issuance(signed) -> None:
     assert signed.signed_revision_sha256 == hashlib.sha256(signed.data).hexdigest()
     assert signed_revision_digest(signed.data) == signed.signed_revision_sha256
+
+
+def test_a_signature_that_does_not_reach_the_end_of_the_file_is_refused(
+        signed, license_pdf: bytes) -> None:
+    # What sign_pdf checks instead of parsing its output again.
+    _require_whole_file_signed(signed.data, appended_from=len(license_pdf))
+    with pytest.raises(SignatureError, match="does not cover the whole file"):
+        _require_whole_file_signed(signed.data + b"%%EOF\n", appended_from=len(license_pdf))
+    with pytest.raises(SignatureError, match="0 ByteRanges"):
+        _require_whole_file_signed(license_pdf, appended_from=0)
+
+
+def _signed_attributes(data: bytes) -> dict[str, bytes]:
+    signer_info = PdfFileReader(io.BytesIO(data)).embedded_signatures[0].signer_info
+    return {attribute["type"].native: b"".join(value.dump() for value in attribute["values"])
+            for attribute in signer_info["signed_attrs"]}
+
+
+def test_signed_attributes_are_those_pyhanko_itself_writes(signed, license_pdf: bytes,
+                                                           test_pki) -> None:
+    meta = signers.PdfSignatureMetadata(
+        field_name=DEFAULT_FIELD_NAME, md_algorithm="sha256", certify=True,
+        subfilter=fields.SigSeedSubFilter.PADES, docmdp_permissions=MDPPerm.NO_CHANGES)
+    plain = signers.PdfSigner(meta, signer=test_pki.signer, timestamper=test_pki.timestamper
+                              ).sign_pdf(IncrementalPdfFileWriter(io.BytesIO(license_pdf)))
+    ours, theirs = _signed_attributes(signed.data), _signed_attributes(plain.getvalue())
+    assert list(ours) == list(theirs) == ["content_type", "message_digest",
+                                          "signing_certificate_v2"]
+    assert ours["content_type"] == theirs["content_type"]
+    assert ours["signing_certificate_v2"] == theirs["signing_certificate_v2"]
+    expected = as_signing_certificate_v2(test_pki.signer.signing_cert)
+    assert ours["signing_certificate_v2"] == expected.dump()
+
+
+def test_signing_leaves_the_shared_signer_as_it_was(license_pdf: bytes, sign,
+                                                    test_pki) -> None:
+    sign(license_pdf)
+    assert test_pki.signer.signed_attr_prov_spec is None
 
 
 def test_signed_revision_digest_survives_an_ltv_update(signed, test_pki) -> None:

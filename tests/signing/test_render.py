@@ -49,7 +49,7 @@ def test_license_is_one_a4_page_showing_every_row(face_factory: FaceFactory,
     assert page_count(pdf, tmp_path) == 1
     text = squeeze(page_text(pdf, tmp_path))
     for expected in ("营业执照", "编号：110108012345678", "北京云栖数智科技有限公司",
-                     "91110108MA01W8XK31", "有限责任公司（自然人投资或控股）", "张伟",
+                     "91110108MA01W8XK8G", "有限责任公司（自然人投资或控股）", "张伟",
                      "人民币壹仟万元整（¥10,000,000.00）", "2019年03月15日",
                      "2019年03月15日至长期", "北京市海淀区市场监督管理局", "2024年06月03日",
                      "扫码核验", "证照标识："):
