@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import itertools
 import os
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,9 +21,9 @@ from sqlalchemy.orm import Session
 
 from tests.helpers import (
     POSTGRES_URL,
-    copy_database,
     drop_database,
     empty_database_url,
+    instance_copy,
     issuer_client,
     make_settings,
 )
@@ -56,18 +55,8 @@ def template_instance(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sett
 @pytest.fixture
 def settings(template_instance: Settings, tmp_path: Path) -> Iterator[Settings]:
     """A fresh copy of the initialised instance for one test."""
-    folder = tmp_path / "instance"
-    shutil.copytree(template_instance.instance, folder)
-    if POSTGRES_URL is None:
-        yield make_settings(folder)
-        return
-    template_url = make_url(template_instance.database_url)
-    copy = f"{template_url.database}_t{os.getpid()}_{next(_copies)}"
-    copy_database(template_url.database, copy)
-    try:
-        yield make_settings(folder, template_url.set(database=copy).render_as_string(False))
-    finally:
-        drop_database(copy)
+    with instance_copy(template_instance, tmp_path / "instance") as copy:
+        yield copy
 
 
 @pytest.fixture

@@ -9,40 +9,15 @@ clients, the three demo license types. Tests that need a pristine store
 
 from __future__ import annotations
 
-import itertools
-import os
-import shutil
 from collections.abc import Iterator
-from contextlib import contextmanager
-from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives import serialization
 from flask.testing import FlaskClient
-from sqlalchemy.engine import make_url
 
-from tests.helpers import POSTGRES_URL, copy_database, drop_database, make_settings
+from tests.helpers import instance_copy
 from tests.license_vault.helpers import World, build_world
 from yiwang.settings import Settings
-
-_copies = itertools.count()
-
-
-@contextmanager
-def instance_copy(template: Settings, folder: Path) -> Iterator[Settings]:
-    """A private copy of the initialised template instance (as tests/conftest.py makes)."""
-    shutil.copytree(template.instance, folder)
-    if POSTGRES_URL is None:
-        yield make_settings(folder)
-        return
-    url = make_url(template.database_url)
-    assert url.database is not None
-    copy = f"{url.database}_lv{os.getpid()}_{next(_copies)}"
-    copy_database(url.database, copy)
-    try:
-        yield make_settings(folder, url.set(database=copy).render_as_string(False))
-    finally:
-        drop_database(copy)
 
 
 @pytest.fixture(scope="module")

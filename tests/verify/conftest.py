@@ -13,21 +13,17 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import itertools
-import os
-import shutil
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives import serialization
-from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
 from license_vault import departments, issuance, reading
 from license_vault.models import License
-from tests.helpers import POSTGRES_URL, copy_database, drop_database, make_settings
+from tests.helpers import instance_copy
 from tests.license_vault.helpers import (
     DEMO_FIELDS,
     FOOD,
@@ -41,25 +37,6 @@ from tests.license_vault.helpers import (
 from verify import PdfVerdict, QrVerdict, TrustList, Verifier
 from yiwang.database import utcnow
 from yiwang.settings import Settings
-
-_copies = itertools.count()
-
-
-@contextmanager
-def instance_copy(template: Settings, folder: Path, **overrides: Any) -> Iterator[Settings]:
-    """A private copy of the initialised template instance."""
-    shutil.copytree(template.instance, folder)
-    if POSTGRES_URL is None:
-        yield make_settings(folder, **overrides)
-        return
-    url = make_url(template.database_url)
-    assert url.database is not None
-    copy = f"{url.database}_vf{os.getpid()}_{next(_copies)}"
-    copy_database(url.database, copy)
-    try:
-        yield make_settings(folder, url.set(database=copy).render_as_string(False), **overrides)
-    finally:
-        drop_database(copy)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -21,9 +21,10 @@ import pytest
 from werkzeug.serving import make_server
 
 from license_vault import lifecycle, reading
+from tests.helpers import instance_copy
 from tests.license_vault.helpers import World, build_world
 from tests.verify import forgeries
-from tests.verify.conftest import Issued, instance_copy, issue
+from tests.verify.conftest import Issued, issue
 from yiwang.database import utcnow
 from yiwang.settings import Settings
 
