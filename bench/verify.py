@@ -11,6 +11,8 @@ QR codes, offline (what a verifier app does with its cached trust list):
   COSE ``Sig_structure`` with the department's key (bytes prepared once);
 * **COSE verify1** — ``keys.cose.verify1`` of the decoded message with the
   same key: the bare signature check of the token format;
+* **verify_payload** — ``signing.payload.verify_payload`` of the token with the
+  same key: base64url, COSE_Sign1 and the payload decoded and checked;
 * **verify_qr_offline** — ``verify.verify_qr_offline``: parse the URL,
   decode the token, look the kid up, verify, decode and check the payload,
   check the issuer's key and the dates.
@@ -57,7 +59,7 @@ from keys.pades import asn1_certificate
 from license_vault import catalogue, departments, issuance, reading
 from license_vault.blobs import open_blob_store
 from license_vault.demo import DEMO_LICENSES, demo_type_definitions
-from signing.payload import parse_qr_url
+from signing.payload import parse_qr_url, verify_payload
 from verify import Reason, Verifier, trust_list, verify_qr_offline
 from yiwang.database import utcnow
 from yiwang.instance import initialise
@@ -88,7 +90,8 @@ def build(folder: Path, database_url: str | None) -> tuple[Runtime, bytes, str]:
                                         name="福州市市场监督管理局", now=now)
         for definition in demo_type_definitions():
             catalogue.add_license_type(session, {**definition, "issuers": [SAMR]}, now=now)
-    vault = issuance.Vault(runtime.keystore, open_blob_store("filesystem", settings.blob_dir),
+    vault = issuance.Vault(runtime.keystore, open_blob_store("filesystem", settings.blob_dir,
+                                                              runtime.keystore),
                            settings.issuer)
     with runtime.session() as session:
         department = departments.get_department(session, SAMR)
@@ -145,6 +148,7 @@ def qr_cases(runtime: Runtime, url: str) -> dict[str, Callable[[], object]]:
     return {
         "raw ECDSA": lambda: public_key.verify(der, sig_structure, algorithm),
         "COSE verify1": lambda: cose.verify1(message, keys),
+        "verify_payload": lambda: verify_payload(code, keys),
         "verify_qr_offline": lambda: verify_qr_offline(url, cached),
     }
 

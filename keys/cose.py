@@ -16,6 +16,14 @@ alg -7 there, refuses every other header, every other tag, trailing bytes,
 floats, simple values and any encoding that is not the deterministic one,
 before the signature is checked. Everything wrong with a message is one
 :class:`TokenInvalidError`, whatever the input.
+
+The deterministic encoding of a message of this profile is fixed byte for
+byte apart from the kid, the payload and three lengths, so :func:`verify1`
+reads it in one pass against that shape, checking each length for its
+shortest form as it goes, and builds the ``Sig_structure`` from the bytes it
+found: the protected and payload byte strings, heads included, are already
+the encodings it needs. Anything else goes to the general strict decoder,
+which says precisely what is wrong with it.
 """
 
 from __future__ import annotations
@@ -28,10 +36,7 @@ import cbor2
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.hazmat.primitives.asymmetric.utils import (
-    decode_dss_signature,
-    encode_dss_signature,
-)
+from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
 from .errors import KeyStoreError, TokenInvalidError
 from .material import Algorithm, PublicKey, SigningKey
@@ -46,6 +51,19 @@ MAX_MESSAGE_BYTES = 4096
 # An array holding a map of scalars is as deep as this profile goes.
 _MAX_DEPTH = 3
 _COORDINATE_BYTES = 32
+# ECDSA with SHA-256 holds no state: one parameter object serves every call.
+_ES256 = ec.ECDSA(hashes.SHA256())
+# The exact bytes of the one message shape (RFC 9052 §4.2, §4.4 with this profile's headers).
+_TAGGED_ARRAY_OF_FOUR = b"\xd2\x84"  # 18([...4 items])
+_PROTECTED_ALG_ES256_KID = b"\xa2\x01\x26\x04"  # {1: -7, 4: followed by the kid bstr
+_EMPTY_MAP = b"\xa0"
+_SIGNATURE_HEAD = b"\x58\x40"  # bstr of 64 bytes
+_SIG_STRUCTURE_HEAD = b"\x84\x6aSignature1"  # ["Signature1", followed by protected
+_EMPTY_BSTR = b"\x40"  # external_aad h''
+_NO_SPAN = (-1, -1)
+
+# What verification needs of a message: kid, Sig_structure bytes, payload, raw signature.
+_Sign1Parts = tuple[str, bytes, bytes, bytes]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -72,7 +90,7 @@ def sign1(payload: bytes, key: SigningKey) -> bytes:
     except UnicodeEncodeError:
         raise KeyStoreError("the kid is not Unicode text") from None
     protected = dumps_deterministic({HEADER_ALG: ALG_ES256, HEADER_KID: kid})
-    der = private_key.sign(_sig_structure(protected, payload), ec.ECDSA(hashes.SHA256()))
+    der = private_key.sign(_sig_structure(protected, payload), _ES256)
     r, s = decode_dss_signature(der)
     signature = r.to_bytes(_COORDINATE_BYTES, "big") + s.to_bytes(_COORDINATE_BYTES, "big")
     return dumps_deterministic(cbor2.CBORTag(COSE_SIGN1_TAG, [protected, {}, payload, signature]))
@@ -84,9 +102,7 @@ def verify1(message: bytes, keys: Mapping[str, PublicKey]) -> Verified:
         raise TokenInvalidError("the COSE message must be bytes")
     if len(message) > MAX_MESSAGE_BYTES:
         raise TokenInvalidError(f"the COSE message is longer than {MAX_MESSAGE_BYTES} bytes")
-    parts = loads_deterministic(message, tag=COSE_SIGN1_TAG)
-    protected, payload, signature = _sign1_parts(parts)
-    kid = _protected_kid(protected)
+    kid, to_be_signed, payload, signature = _exact_sign1(message) or _general_sign1(message)
     public_key = keys.get(kid)
     if public_key is None:
         raise TokenInvalidError(f"unknown kid {kid!r}")
@@ -94,15 +110,86 @@ def verify1(message: bytes, keys: Mapping[str, PublicKey]) -> Verified:
         public_key.curve, ec.SECP256R1
     ):
         raise TokenInvalidError(f"algorithm ES256 does not match the key {kid!r}")
-    der = encode_dss_signature(
-        int.from_bytes(signature[:_COORDINATE_BYTES], "big"),
-        int.from_bytes(signature[_COORDINATE_BYTES:], "big"),
-    )
     try:
-        public_key.verify(der, _sig_structure(protected, payload), ec.ECDSA(hashes.SHA256()))
+        public_key.verify(_der_signature(signature), to_be_signed, _ES256)
     except InvalidSignature:
         raise TokenInvalidError("signature verification failed") from None
     return Verified(kid=kid, payload=payload)
+
+
+def _exact_sign1(message: bytes) -> _Sign1Parts | None:
+    """The parts of a message in exactly the shape :func:`sign1` writes; None for anything else.
+
+    ``d2 84``, the protected bstr holding ``a2 01 26 04`` and a non-empty
+    UTF-8 kid bstr, ``a0``, the payload bstr, ``58 40`` and 64 bytes, the
+    end. Every length is checked to be in its shortest form, so such a
+    message is in deterministic encoding by construction and the general
+    decoder would return the same parts.
+    """
+    if not message.startswith(_TAGGED_ARRAY_OF_FOUR):
+        return None
+    protected_start, protected_end = _bstr_at(message, 2)
+    if protected_end < 0 or not message.startswith(_PROTECTED_ALG_ES256_KID, protected_start):
+        return None
+    kid_start, kid_end = _bstr_at(message, protected_start + len(_PROTECTED_ALG_ES256_KID))
+    if kid_end != protected_end or kid_start == kid_end:
+        return None
+    if not message.startswith(_EMPTY_MAP, protected_end):
+        return None
+    payload_start, payload_end = _bstr_at(message, protected_end + 1)
+    if (
+        payload_end < 0
+        or len(message) != payload_end + len(_SIGNATURE_HEAD) + 2 * _COORDINATE_BYTES
+        or not message.startswith(_SIGNATURE_HEAD, payload_end)
+    ):
+        return None
+    try:
+        kid = message[kid_start:kid_end].decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    to_be_signed = (_SIG_STRUCTURE_HEAD + message[2:protected_end] + _EMPTY_BSTR
+                    + message[protected_end + 1:payload_end])
+    return (kid, to_be_signed, message[payload_start:payload_end],
+            message[payload_end + len(_SIGNATURE_HEAD):])
+
+
+def _bstr_at(data: bytes, offset: int) -> tuple[int, int]:
+    """Where the content of the byte string at ``offset`` starts and ends; ``(-1, -1)``
+    unless its length (up to 65535) is in its shortest form and it fits the data."""
+    if offset >= len(data):
+        return _NO_SPAN
+    initial = data[offset]
+    if 0x40 <= initial < 0x58:
+        start, length = offset + 1, initial - 0x40
+    elif initial == 0x58 and offset + 1 < len(data) and data[offset + 1] >= 24:
+        start, length = offset + 2, data[offset + 1]
+    elif initial == 0x59 and offset + 2 < len(data) and data[offset + 1]:
+        start, length = offset + 3, data[offset + 1] << 8 | data[offset + 2]
+    else:
+        return _NO_SPAN
+    end = start + length
+    return (start, end) if end <= len(data) else _NO_SPAN
+
+
+def _general_sign1(message: bytes) -> _Sign1Parts:
+    """The parts of any deterministic COSE_Sign1 of this profile; the precise refusal otherwise."""
+    protected, payload, signature = _sign1_parts(loads_deterministic(message, tag=COSE_SIGN1_TAG))
+    return _protected_kid(protected), _sig_structure(protected, payload), payload, signature
+
+
+def _der_signature(signature: bytes) -> bytes:
+    """The DER ``SEQUENCE {r, s}`` OpenSSL verifies, from the raw 64-byte ``r‖s``."""
+    r = _der_integer(signature[:_COORDINATE_BYTES])
+    s = _der_integer(signature[_COORDINATE_BYTES:])
+    return b"\x30" + bytes((len(r) + len(s),)) + r + s
+
+
+def _der_integer(magnitude: bytes) -> bytes:
+    # Minimal big-endian, with a zero byte in front when the top bit would make it negative.
+    magnitude = magnitude.lstrip(b"\x00")
+    if not magnitude or magnitude[0] & 0x80:
+        magnitude = b"\x00" + magnitude
+    return b"\x02" + bytes((len(magnitude),)) + magnitude
 
 
 def loads_deterministic(data: bytes, *, tag: int | None = None) -> Any:
@@ -111,8 +198,14 @@ def loads_deterministic(data: bytes, *, tag: int | None = None) -> Any:
     Only integers, byte and text strings, arrays and maps are accepted. With
     ``tag``, the item must be exactly that tag around such an item, and the
     tagged content is returned. Raises :class:`TokenInvalidError` for anything
-    else, including encodings cbor2 would accept (indefinite lengths, long
+    else, including encodings other decoders accept (indefinite lengths, long
     forms, unsorted or duplicated keys, other tags, trailing bytes).
+
+    One pass checks each head as it decodes: every argument in its shortest
+    form and definite, map keys in bytewise order of their encodings and never
+    repeated. Those are all the ways two encodings of the same value of these
+    types can differ, so what this accepts is what :func:`dumps_deterministic`
+    writes for the value it returns.
     """
     if not isinstance(data, bytes):
         raise TokenInvalidError("CBOR input must be bytes")
@@ -122,23 +215,10 @@ def loads_deterministic(data: bytes, *, tag: int | None = None) -> Any:
         if major != 6 or number != tag:
             raise TokenInvalidError(f"the CBOR item is not tagged {tag}")
     content = data[start:]
-    if _check_item(content, 0, depth=0) != len(content):
+    item, end = _decode(content, 0, depth=0)
+    if end != len(content):
         raise TokenInvalidError("trailing bytes after the CBOR item")
-    try:
-        # The walk above already refused indefinite lengths and repeated keys,
-        # which cbor2 before 6.1 cannot be told to refuse.
-        decoded = cbor2.loads(content)
-    # The walk leaves cbor2 only plain items, but this is the boundary with
-    # hostile input: no library error may escape as anything else.
-    except (cbor2.CBORError, ValueError, TypeError, RecursionError, MemoryError):
-        raise TokenInvalidError("the CBOR item does not decode") from None
-    try:
-        deterministic = dumps_deterministic(decoded) == content
-    except KeyStoreError:
-        deterministic = False
-    if not deterministic:
-        raise TokenInvalidError("the CBOR item is not in deterministic encoding")
-    return decoded
+    return item
 
 
 def dumps_deterministic(item: Any) -> bytes:
@@ -214,39 +294,50 @@ def _sig_structure(protected: bytes, payload: bytes) -> bytes:
     return dumps_deterministic([SIGNATURE_CONTEXT, protected, b"", payload])
 
 
-def _check_item(data: bytes, offset: int, *, depth: int) -> int:
-    """Walk one item at ``offset`` without building it; return where it ends.
+def _decode(data: bytes, offset: int, *, depth: int) -> tuple[Any, int]:
+    """Decode the item at ``offset``; return it and where it ends.
 
-    Refuses what cbor2 would decode without complaint: indefinite lengths,
-    long-form arguments, keys out of bytewise order or repeated, keys that are
-    not integers or strings, deep nesting, tags and major type 7.
+    Refuses indefinite lengths and long-form arguments (in :func:`_head`),
+    keys out of bytewise order or repeated, keys that are not integers or
+    strings, text that is not UTF-8, deep nesting, tags and major type 7.
     """
     if depth > _MAX_DEPTH:
         raise TokenInvalidError("the CBOR item nests too deeply")
     major, argument, offset = _head(data, offset)
-    if major in (0, 1):
-        return offset
-    if major in (2, 3):
+    if major == 0:
+        return argument, offset
+    if major == 1:
+        return -1 - argument, offset
+    if major == 2 or major == 3:
         end = offset + argument
         if end > len(data):
             raise TokenInvalidError("a CBOR string runs past the end of the input")
-        return end
+        if major == 2:
+            return data[offset:end], end
+        try:
+            return data[offset:end].decode("utf-8"), end
+        except UnicodeDecodeError:
+            raise TokenInvalidError("a CBOR text string is not UTF-8") from None
     if major == 4:
+        items: list[Any] = []
         for _ in range(argument):
-            offset = _check_item(data, offset, depth=depth + 1)
-        return offset
+            item, offset = _decode(data, offset, depth=depth + 1)
+            items.append(item)
+        return items, offset
     if major == 5:
+        mapping: dict[Any, Any] = {}
         previous: bytes | None = None
         for _ in range(argument):
             if offset < len(data) and data[offset] >> 5 > 3:
                 raise TokenInvalidError("CBOR map keys must be integers or strings")
-            key_end = _check_item(data, offset, depth=depth + 1)
-            key = data[offset:key_end]
-            if previous is not None and key <= previous:
+            key, key_end = _decode(data, offset, depth=depth + 1)
+            encoded_key = data[offset:key_end]
+            if previous is not None and encoded_key <= previous:
                 raise TokenInvalidError("CBOR map keys are unsorted or duplicated")
-            previous = key
-            offset = _check_item(data, key_end, depth=depth + 1)
-        return offset
+            previous = encoded_key
+            value, offset = _decode(data, key_end, depth=depth + 1)
+            mapping[key] = value
+        return mapping, offset
     if major == 6:
         raise TokenInvalidError(f"CBOR tag {argument} is not allowed here")
     raise TokenInvalidError("CBOR floats and simple values are not allowed")

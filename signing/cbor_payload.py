@@ -17,11 +17,17 @@ There is no issuer field: the issuing department's USCC is the 7th
 dot-separated component of the identifier (:attr:`QrPayload.issuer_uscc`).
 Constructing a :class:`QrPayload` validates it, so a built payload and a
 decoded one obey the same rules.
+
+Decoding reads a map written exactly as :func:`encode_payload` writes one in
+a single pass that checks the shortest-form heads, key order and value types
+as it goes; anything else goes through the general strict decoder of
+:mod:`keys.cose` and the checks that say precisely what is wrong.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import operator
 import re
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -55,9 +61,22 @@ _REQUIRED_KEYS = frozenset({KEY_VERSION, KEY_IDENTIFIER, KEY_HOLDER_NAME, KEY_HO
                             KEY_VALID_FROM, KEY_ISSUED_AT, KEY_FACE_DIGEST})
 _KNOWN_KEYS = _REQUIRED_KEYS | {KEY_VALID_UNTIL}
 
+# The fixed bytes of a payload as encode_payload writes it.
+_MAP_OF_ALL_KEYS = 0xA0 + len(_KNOWN_KEYS)
+_MAP_HEADS = frozenset({0xA0 + len(_REQUIRED_KEYS), _MAP_OF_ALL_KEYS})
+_VERSION_1 = bytes((KEY_VERSION, PAYLOAD_VERSION))
+_DIGEST_HEAD = bytes((KEY_FACE_DIGEST, 0x40 + FACE_DIGEST_BYTES))
+
 _PRINTABLE_ASCII = re.compile(r"[\x21-\x7e]+")
 _MAX_YYYYMMDD = 99991231
 _MAX_EPOCH_SECONDS = int((datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC)).timestamp())
+_UTC_OFFSET = timedelta(0)
+# GB 32100-2015 as python-stdnum implements it: 18 characters of this alphabet, the
+# first eight digits, the last a check character over the other seventeen.
+_USCC_ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
+_USCC = re.compile(f"[0-9]{{8}}[{_USCC_ALPHABET}]{{10}}")
+_USCC_VALUES = bytes.maketrans(_USCC_ALPHABET.encode("ascii"), bytes(range(31)))
+_USCC_WEIGHTS = (1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -121,6 +140,92 @@ def encode_payload(payload: QrPayload) -> bytes:
 def decode_payload(data: bytes) -> QrPayload:
     """The payload encoded in ``data``; :class:`PayloadError` unless it is exactly version 1."""
     try:
+        identifier, holder_name, holder_id, valid_from, valid_until, issued_at, digest = (
+            _exact_fields(data))
+    except (_NotExact, IndexError, UnicodeDecodeError):
+        return _decode_checked(data)
+    return QrPayload(
+        version=PAYLOAD_VERSION,
+        identifier=identifier,
+        holder_name_masked=holder_name,
+        holder_id_masked=holder_id,
+        valid_from=_date(valid_from, KEY_VALID_FROM),
+        valid_until=None if valid_until is None else _date(valid_until, KEY_VALID_UNTIL),
+        issued_at=_epoch(issued_at, KEY_ISSUED_AT),
+        face_digest=digest,
+    )
+
+
+class _NotExact(Exception):
+    """The payload is not in the exact shape the signer writes (it may still be valid)."""
+
+
+_ExactFields = tuple[str, str, str, int, int | None, int, bytes]
+
+
+def _exact_fields(data: bytes) -> _ExactFields:
+    """The values of a map written exactly as :func:`encode_payload` writes one.
+
+    ``a7`` (``a8`` with key 5), ``00 01`` (version 1), keys 1 to 3 with text
+    of up to 255 bytes, keys 4 to 6 with unsigned integers below 24 or of four
+    bytes, ``07 50`` and the 16-byte digest, the end. Every head is checked
+    for its shortest form on the way, so such bytes are deterministic CBOR and
+    the general decoder would read the same values. Raises :class:`_NotExact`,
+    :class:`IndexError` or :class:`UnicodeDecodeError` for anything else.
+    """
+    if type(data) is not bytes or data[0] not in _MAP_HEADS or not data.startswith(
+            _VERSION_1, 1):
+        raise _NotExact
+    identifier, offset = _text_at(data, 1 + len(_VERSION_1), KEY_IDENTIFIER)
+    holder_name, offset = _text_at(data, offset, KEY_HOLDER_NAME)
+    holder_id, offset = _text_at(data, offset, KEY_HOLDER_ID)
+    valid_from, offset = _uint_at(data, offset, KEY_VALID_FROM)
+    valid_until = None
+    if data[0] == _MAP_OF_ALL_KEYS:
+        valid_until, offset = _uint_at(data, offset, KEY_VALID_UNTIL)
+    issued_at, offset = _uint_at(data, offset, KEY_ISSUED_AT)
+    if len(data) != offset + len(_DIGEST_HEAD) + FACE_DIGEST_BYTES or not data.startswith(
+            _DIGEST_HEAD, offset):
+        raise _NotExact
+    return (identifier, holder_name, holder_id, valid_from, valid_until, issued_at,
+            data[offset + len(_DIGEST_HEAD):])
+
+
+def _text_at(data: bytes, offset: int, key: int) -> tuple[str, int]:
+    """Key ``key`` and a text of up to 255 bytes, its length in shortest form."""
+    if data[offset] != key:
+        raise _NotExact
+    initial = data[offset + 1]
+    if 0x60 <= initial < 0x78:
+        start, end = offset + 2, offset + 2 + initial - 0x60
+    elif initial == 0x78 and data[offset + 2] >= 24:
+        start, end = offset + 3, offset + 3 + data[offset + 2]
+    else:
+        raise _NotExact
+    if end > len(data):
+        raise _NotExact
+    return data[start:end].decode("utf-8"), end
+
+
+def _uint_at(data: bytes, offset: int, key: int) -> tuple[int, int]:
+    """Key ``key`` and an unsigned integer below 24 or of four bytes in shortest form."""
+    if data[offset] != key:
+        raise _NotExact
+    initial = data[offset + 1]
+    if initial < 24:
+        return initial, offset + 2
+    end = offset + 6
+    if initial != 0x1A or end > len(data):
+        raise _NotExact
+    value = int.from_bytes(data[offset + 2:end], "big")
+    if value <= 0xFFFF:
+        raise _NotExact
+    return value, end
+
+
+def _decode_checked(data: bytes) -> QrPayload:
+    """Any deterministic CBOR map of a version-1 payload; the precise refusal otherwise."""
+    try:
         fields = cose.loads_deterministic(data)
     except TokenInvalidError as exc:
         raise PayloadError(f"the payload is not deterministic CBOR: {exc}") from None
@@ -143,9 +248,9 @@ def decode_payload(data: bytes) -> QrPayload:
         identifier=_typed(fields, KEY_IDENTIFIER, str),
         holder_name_masked=_typed(fields, KEY_HOLDER_NAME, str),
         holder_id_masked=_typed(fields, KEY_HOLDER_ID, str),
-        valid_from=_date(fields, KEY_VALID_FROM),
-        valid_until=None if valid_until is None else _date(fields, KEY_VALID_UNTIL),
-        issued_at=_epoch(fields, KEY_ISSUED_AT),
+        valid_from=_date(fields[KEY_VALID_FROM], KEY_VALID_FROM),
+        valid_until=None if valid_until is None else _date(valid_until, KEY_VALID_UNTIL),
+        issued_at=_epoch(fields[KEY_ISSUED_AT], KEY_ISSUED_AT),
         face_digest=_typed(fields, KEY_FACE_DIGEST, bytes),
     )
 
@@ -163,6 +268,9 @@ def check_identifier(identifier: object) -> str:
         raise PayloadError(f"the license identifier must be {IDENTIFIER_PREFIX}<type>.<issuer "
                            "USCC>.<serial>.<version>.<check>")
     issuer = parts[_ISSUER_PART]
+    if _is_canonical_uscc(issuer):
+        return identifier
+    # python-stdnum says what is wrong with any other issuer code.
     try:
         canonical = stdnum_uscc.validate(issuer)
     except StdnumValidationError as exc:
@@ -171,6 +279,20 @@ def check_identifier(identifier: object) -> str:
     if canonical != issuer:
         raise PayloadError("the identifier's issuer USCC is not in canonical form")
     return identifier
+
+
+def _is_canonical_uscc(code: str) -> bool:
+    """True when python-stdnum's ``uscc.validate`` accepts ``code`` and returns it unchanged.
+
+    The same rule without the separator cleaning and upper-casing, which only
+    matter for codes that are not canonical, and with the character values
+    looked up in a table: the common case, every scan, costs a fraction of the
+    library call. Whatever this refuses goes to python-stdnum.
+    """
+    if not _USCC.fullmatch(code):
+        return False
+    values = code.encode("ascii").translate(_USCC_VALUES)
+    return values[-1] == -sum(map(operator.mul, values, _USCC_WEIGHTS)) % 31
 
 
 def check_masked_id(masked: object) -> str:
@@ -189,7 +311,7 @@ def _check_date(name: str, value: object) -> None:
 def _check_issued_at(value: object) -> None:
     if (
         not isinstance(value, datetime)
-        or value.utcoffset() != timedelta(0)
+        or value.utcoffset() != _UTC_OFFSET
         or value.microsecond
         or not 0 <= value.timestamp() <= _MAX_EPOCH_SECONDS
     ):
@@ -207,8 +329,7 @@ def _typed(fields: dict[Any, Any], key: int, kind: type) -> Any:
     return value
 
 
-def _date(fields: dict[Any, Any], key: int) -> date:
-    value = fields[key]
+def _date(value: object, key: int) -> date:
     if type(value) is not int or not 0 <= value <= _MAX_YYYYMMDD:
         raise PayloadError(f"key {key} is not a date as an unsigned integer YYYYMMDD")
     try:
@@ -217,8 +338,7 @@ def _date(fields: dict[Any, Any], key: int) -> date:
         raise PayloadError(f"key {key} ({value}) is not a calendar date") from None
 
 
-def _epoch(fields: dict[Any, Any], key: int) -> datetime:
-    value = fields[key]
+def _epoch(value: object, key: int) -> datetime:
     if type(value) is not int or not 0 <= value <= _MAX_EPOCH_SECONDS:
         raise PayloadError(f"key {key} is not seconds since the epoch as an unsigned integer")
     return datetime.fromtimestamp(value, UTC)

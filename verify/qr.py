@@ -29,6 +29,12 @@ from verify.verdict import Facet, LicenseView, Reason
 
 __all__ = ["KeySource", "QrFindings", "examine", "in_force_by_dates", "payload_view"]
 
+# Facets whose wording never changes: built once, they are frozen values.
+_WELL_FORMED = Facet.ok("a version-1 verification code")
+_IN_FORCE_BY_DATES = Facet.ok(
+    "within the validity period the code states (status not checked offline)")
+
+
 class KeySource(Protocol):
     """Where QR keys come from: the cached trust list, or the live key store."""
 
@@ -85,7 +91,7 @@ def examine(text: object, keys: KeySource, *, issuer: str, at: dt.datetime) -> Q
     assert key is not None  # verify_payload found it through the lookup
     findings.kid = key.kid
     payload = verified.payload
-    facets["well_formed"] = Facet.ok("a version-1 verification code")
+    facets["well_formed"] = _WELL_FORMED
     facets["known_key"] = Facet.ok(f"key {key.kid} of department {key.owner}")
     facets["signature"] = _key_fits(key, payload)
     if facets["signature"].passed:
@@ -201,14 +207,15 @@ def in_force_by_dates(payload: QrPayload, at: dt.datetime) -> Facet:
     if payload.valid_until is not None and day > payload.valid_until:
         return Facet.fail(Reason.EXPIRED,
                           f"valid until {payload.valid_until.isoformat()}, checked on {day}")
-    return Facet.ok("within the validity period the code states (status not checked offline)")
+    return _IN_FORCE_BY_DATES
 
 
 def payload_view(payload: QrPayload, keys: KeySource) -> LicenseView:
     """What an offline page may show: only what the signed payload carries."""
+    issuer_uscc = payload.issuer_uscc
     return LicenseView(
         source="payload", identifier=payload.identifier, type_name=None, license_number=None,
-        issuer_uscc=payload.issuer_uscc, issuer_name=keys.department_name(payload.issuer_uscc),
+        issuer_uscc=issuer_uscc, issuer_name=keys.department_name(issuer_uscc),
         holder_name=payload.holder_name_masked, holder_id_masked=payload.holder_id_masked,
         fields=(), valid_from=payload.valid_from, valid_until=payload.valid_until,
         issued_at=payload.issued_at)

@@ -339,6 +339,38 @@ def test_a_non_deterministic_envelope_is_refused(qr_keys: QrKeys) -> None:
 
 
 @pytest.mark.parametrize(
+    ("protected_head", "payload_head"),
+    [
+        (b"\x58", b""),  # the protected header's length (below 24) in one byte
+        (b"\x59", b""),  # in two bytes
+        (b"\x5a", b""),  # in four
+        (b"", b"\x59"),  # the payload's (24 to 255) in two bytes
+        (b"", b"\x5a"),  # in four
+    ],
+    ids=["protected-1", "protected-2", "protected-4", "payload-2", "payload-4"],
+)
+def test_long_form_lengths_are_refused_even_when_signed_over_exactly_those_bytes(
+    qr_keys: QrKeys, protected_head: bytes, payload_head: bytes
+) -> None:
+    # A holder of the key could sign a Sig_structure that repeats a non-shortest
+    # length; the message is still not deterministic CBOR and is refused.
+    def bstr(head: bytes, content: bytes) -> bytes:
+        if not head:
+            return cbor2.dumps(content)
+        width = {0x58: 1, 0x59: 2, 0x5A: 4}[head[0]]
+        return head + len(content).to_bytes(width, "big") + content
+
+    protected = cose.dumps_deterministic(kid_header(qr_keys.own))
+    assert len(protected) < 24 and 24 <= len(PAYLOAD) < 256
+    protected_bstr, payload_bstr = bstr(protected_head, protected), bstr(payload_head, PAYLOAD)
+    to_be_signed = b"\x84\x6aSignature1" + protected_bstr + b"\x40" + payload_bstr
+    message = (b"\xd2\x84" + protected_bstr + b"\xa0" + payload_bstr + b"\x58\x40"
+               + raw_signature(qr_keys.own, to_be_signed))
+    with pytest.raises(TokenInvalidError, match="shortest form"):
+        cose.verify1(message, qr_keys.keys)
+
+
+@pytest.mark.parametrize(
     "parts",
     [
         ["protected-as-text", {}, PAYLOAD, bytes(64)],
@@ -465,6 +497,45 @@ def test_signatures_are_randomised_but_all_verify(qr_keys: QrKeys) -> None:
     assert cose.verify1(first, qr_keys.keys) == cose.verify1(second, qr_keys.keys)
 
 
+@pytest.mark.parametrize("kid_length", [1, 23, 24, 255, 256])
+@pytest.mark.parametrize("payload_length", [0, 23, 24, 255, 256, 3000])
+def test_every_length_form_of_kid_and_payload_round_trips(qr_keys: QrKeys, kid_length: int,
+                                                          payload_length: int) -> None:
+    # Lengths either side of where CBOR switches to a one- and a two-byte length.
+    key = dataclasses.replace(qr_keys.own, kid="k" * kid_length)
+    payload = bytes(range(256)) * (payload_length // 256) + bytes(payload_length % 256)
+    message = cose.sign1(payload, key)
+    assert cose.verify1(message, keyring_of(key)) == cose.Verified(key.kid, payload)
+    parts = cose.loads_deterministic(message, tag=18)
+    assert parts[2] == payload and cose.loads_deterministic(parts[0])[4] == key.kid.encode()
+
+
+@FUZZ
+@given(data=st.data())
+def test_the_one_pass_reading_agrees_with_the_general_decoder(qr_keys: QrKeys,
+                                                            data: st.DataObject) -> None:
+    # verify1 reads the one shape sign1 writes in a single pass and hands everything else
+    # to the general strict decoder: whatever the single pass accepts, the general decoder
+    # must read the same way, so the fast path can never accept more.
+    key = dataclasses.replace(qr_keys.own, kid=data.draw(st.sampled_from(
+        ["k", "qJ3vX9kLm2A", "k" * 23, "k" * 24, "k" * 255, "k" * 256, "密钥"])))
+    message = bytearray(cose.sign1(data.draw(st.binary(max_size=300)), key))
+    for _ in range(data.draw(st.integers(0, 2))):
+        position = data.draw(st.integers(0, len(message) - 1))
+        message[position] ^= data.draw(st.integers(1, 255))
+    exact = cose._exact_sign1(bytes(message))
+    if exact is not None:
+        assert exact == cose._general_sign1(bytes(message))
+
+
+@FUZZ
+@given(r=st.integers(0, (1 << 256) - 1) | st.sampled_from([0, 1, 0x7F, 0x80, (1 << 255)]),
+       s=st.integers(0, 1 << 64) | st.integers(0, (1 << 256) - 1))
+def test_raw_signatures_become_the_der_cryptography_writes(r: int, s: int) -> None:
+    raw = r.to_bytes(32, "big") + s.to_bytes(32, "big")
+    assert cose._der_signature(raw) == encode_dss_signature(r, s)
+
+
 # ---------------------------------------------------------------------------
 # Deterministic CBOR helpers
 
@@ -482,3 +553,34 @@ def test_deterministic_encoding_sorts_map_keys_bytewise() -> None:
 def test_deterministic_encoding_refuses_what_the_decoder_would(value: object) -> None:
     with pytest.raises(KeyStoreError):
         cose.dumps_deterministic({"inner": value})
+
+
+_SCALARS = (st.integers(-(1 << 64), (1 << 64) - 1) | st.binary(max_size=30)
+            | st.text(max_size=30))
+_KEYS = st.integers(-(1 << 64), (1 << 64) - 1) | st.binary(max_size=4) | st.text(max_size=4)
+
+
+def _containing(members: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
+    return (_SCALARS | st.lists(members, max_size=4)
+            | st.dictionaries(_KEYS, members, max_size=4))
+
+
+# Three levels of arrays and maps: as deep as the decoder allows.
+CBOR_VALUES = _containing(_containing(_containing(_SCALARS)))
+
+
+@FUZZ
+@given(value=CBOR_VALUES, data=st.data())
+def test_the_strict_decoder_reads_back_exactly_what_the_encoder_writes(value: Any,
+                                                                      data: st.DataObject) -> None:
+    encoded = cose.dumps_deterministic(value)
+    assert cose.loads_deterministic(encoded) == value
+    changed = bytearray(encoded)
+    changed[data.draw(st.integers(0, len(encoded) - 1))] ^= data.draw(st.integers(1, 255))
+    try:
+        decoded = cose.loads_deterministic(bytes(changed))
+    except TokenInvalidError:
+        return
+    # One pass, no re-encoding: anything it accepts is the one encoding of what it returns.
+    assert cose.dumps_deterministic(decoded) == changed
+    assert cbor2.loads(bytes(changed)) == decoded
