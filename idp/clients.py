@@ -310,13 +310,26 @@ def load_client(session: Session, client_id: str) -> Client | None:
     return Client(**row) if row is not None else None
 
 
+_SECRET_METHODS = frozenset({"client_secret_basic", "client_secret_post"})
+
+
+def _method_allowed(registered: str, presented: str) -> bool:
+    """The registered method, or the other way of sending the same secret.
+
+    Basic and post carry the same shared secret, so accepting either costs no
+    security, and relying-party libraries differ in their default (openid-client
+    posts, most others use Basic). A key-based or public client stays strict.
+    """
+    return presented == registered or {registered, presented} <= _SECRET_METHODS
+
+
 def authenticate(session: Session, credentials: Credentials, *, audiences: Iterable[str],
                  now: dt.datetime) -> Client:
     """The client, if it authenticated with the method it registered; else invalid_client."""
     client = load_client(session, credentials.client_id) if credentials.client_id else None
     if client is None or client.disabled_at is not None:
         raise InvalidClient("Client authentication failed.")
-    if client.auth_method != credentials.method:
+    if not _method_allowed(client.auth_method, credentials.method):
         raise InvalidClient("Client authentication failed (wrong authentication method).")
     if credentials.method in ("client_secret_basic", "client_secret_post"):
         presented = digest(credentials.secret or "")

@@ -82,10 +82,15 @@ def test_failed_client_authentication_is_401_invalid_client(
     assert response.headers["WWW-Authenticate"].startswith("Basic realm=")
 
 
-def test_secret_in_body_for_a_basic_client_is_refused(live: Live, rp: Registered) -> None:
-    response = token(live, {"grant_type": "client_credentials", "client_id": rp.client_id,
-                            "client_secret": rp.client_secret or ""})
-    assert_error(response, "invalid_client", 401)
+def test_basic_and_post_are_two_ways_of_sending_one_secret(live: Live) -> None:
+    for registered in ("client_secret_basic", "client_secret_post"):
+        client_id, secret = add_client(live.runtime, redirect_uris=[], auth_method=registered,
+                                       grant_types=["client_credentials"], scopes=["vault.read"])
+        assert secret is not None
+        posted = token(live, {"grant_type": "client_credentials", "client_id": client_id,
+                              "client_secret": secret})
+        basic = token(live, {"grant_type": "client_credentials"}, auth=(client_id, secret))
+        assert posted.status_code == basic.status_code == 200, (registered, posted.text)
 
 
 def test_two_authentication_methods_are_invalid_request(live: Live, rp: Registered) -> None:
@@ -331,3 +336,9 @@ def test_unsigned_client_assertion_is_invalid_client(live: Live) -> None:
         {"iss": client_id, "sub": client_id, "aud": live.url + "/token", "exp": now + 60,
          "jti": "x"}) + "."
     assert_error(token(live, _assertion_request(client_id, unsigned)), "invalid_client", 401)
+
+
+def test_key_based_client_cannot_fall_back_to_a_secret(live: Live) -> None:
+    client_id, _ = _jwt_client(live)
+    response = token(live, {"grant_type": "client_credentials"}, auth=(client_id, "guess"))
+    assert_error(response, "invalid_client", 401)
