@@ -181,15 +181,15 @@ def _der_signature(signature: bytes) -> bytes:
     """The DER ``SEQUENCE {r, s}`` OpenSSL verifies, from the raw 64-byte ``r‖s``."""
     r = _der_integer(signature[:_COORDINATE_BYTES])
     s = _der_integer(signature[_COORDINATE_BYTES:])
-    return b"\x30" + bytes((len(r) + len(s),)) + r + s
+    return b"\x30%c%s%s" % (len(r) + len(s), r, s)  # %c: one length byte (at most 70)
 
 
 def _der_integer(magnitude: bytes) -> bytes:
     # Minimal big-endian, with a zero byte in front when the top bit would make it negative.
     magnitude = magnitude.lstrip(b"\x00")
     if not magnitude or magnitude[0] & 0x80:
-        magnitude = b"\x00" + magnitude
-    return b"\x02" + bytes((len(magnitude),)) + magnitude
+        return b"\x02%c\x00%s" % (len(magnitude) + 1, magnitude)
+    return b"\x02%c%s" % (len(magnitude), magnitude)
 
 
 def loads_deterministic(data: bytes, *, tag: int | None = None) -> Any:

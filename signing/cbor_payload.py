@@ -71,6 +71,7 @@ _PRINTABLE_ASCII = re.compile(r"[\x21-\x7e]+")
 _MAX_YYYYMMDD = 99991231
 _MAX_EPOCH_SECONDS = int((datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC)).timestamp())
 _UTC_OFFSET = timedelta(0)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 # GB 32100-2015 as python-stdnum implements it: 18 characters of this alphabet, the
 # first eight digits, the last a check character over the other seventeen.
 _USCC_ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
@@ -85,7 +86,9 @@ class QrPayload:
 
     ``issued_at`` is in UTC with whole seconds; ``valid_until`` is None for
     permanent (长期) licenses; ``face_digest`` is 16 bytes (see
-    :func:`signing.payload.face_digest`).
+    :func:`signing.payload.face_digest`). ``issuer_uscc`` is not an argument:
+    it is the issuing department's USCC, the identifier's 7th dot-separated
+    component.
     """
 
     version: int
@@ -96,11 +99,14 @@ class QrPayload:
     valid_until: date | None
     issued_at: datetime
     face_digest: bytes
+    issuer_uscc: str = dataclasses.field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if type(self.version) is not int or self.version != PAYLOAD_VERSION:
             raise PayloadError(f"unsupported payload format version {self.version!r}")
-        check_identifier(self.identifier)
+        # Kept from the identifier's check, as every verification reads it; a frozen
+        # dataclass sets a derived field with object.__setattr__.
+        object.__setattr__(self, "issuer_uscc", _identifier_issuer(self.identifier))
         if (not isinstance(self.holder_name_masked, str) or not self.holder_name_masked
                 or len(self.holder_name_masked) > MAX_HOLDER_NAME_LENGTH):
             raise PayloadError(f"the masked holder name must be 1 to {MAX_HOLDER_NAME_LENGTH} "
@@ -114,11 +120,6 @@ class QrPayload:
         _check_issued_at(self.issued_at)
         if not isinstance(self.face_digest, bytes) or len(self.face_digest) != FACE_DIGEST_BYTES:
             raise PayloadError(f"the face digest must be {FACE_DIGEST_BYTES} bytes")
-
-    @property
-    def issuer_uscc(self) -> str:
-        """The issuing department's USCC: the identifier's 7th dot-separated component."""
-        return self.identifier.split(".")[_ISSUER_PART]
 
 
 def encode_payload(payload: QrPayload) -> bytes:
@@ -257,6 +258,12 @@ def _decode_checked(data: bytes) -> QrPayload:
 
 def check_identifier(identifier: object) -> str:
     """Return the identifier if it has the structure the issuer is derived from."""
+    _identifier_issuer(identifier)
+    return str(identifier)
+
+
+def _identifier_issuer(identifier: object) -> str:
+    """The issuer USCC of an identifier that has the structure it is derived from."""
     if (
         not isinstance(identifier, str)
         or len(identifier) > MAX_IDENTIFIER_LENGTH
@@ -269,7 +276,7 @@ def check_identifier(identifier: object) -> str:
                            "USCC>.<serial>.<version>.<check>")
     issuer = parts[_ISSUER_PART]
     if _is_canonical_uscc(issuer):
-        return identifier
+        return issuer
     # python-stdnum says what is wrong with any other issuer code.
     try:
         canonical = stdnum_uscc.validate(issuer)
@@ -278,7 +285,7 @@ def check_identifier(identifier: object) -> str:
             from None
     if canonical != issuer:
         raise PayloadError("the identifier's issuer USCC is not in canonical form")
-    return identifier
+    return issuer
 
 
 def _is_canonical_uscc(code: str) -> bool:
@@ -313,7 +320,8 @@ def _check_issued_at(value: object) -> None:
         not isinstance(value, datetime)
         or value.utcoffset() != _UTC_OFFSET
         or value.microsecond
-        or not 0 <= value.timestamp() <= _MAX_EPOCH_SECONDS
+        # Whole seconds at offset 0 cannot be later than _MAX_EPOCH_SECONDS.
+        or value < _EPOCH
     ):
         raise PayloadError("issued_at must be a UTC datetime in whole seconds, after 1970")
 

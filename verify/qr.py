@@ -29,8 +29,12 @@ from verify.verdict import Facet, LicenseView, Reason
 
 __all__ = ["KeySource", "QrFindings", "examine", "in_force_by_dates", "payload_view"]
 
-# Facets whose wording never changes: built once, they are frozen values.
+# Facets whose wording never changes: built once, they are frozen values. The
+# key's kid and department are in the verdict itself (``kid``, and the license
+# view's issuer), so the passed facets need not repeat them.
 _WELL_FORMED = Facet.ok("a version-1 verification code")
+_KNOWN_KEY = Facet.ok("a published QR key")
+_KEY_FITS = Facet.ok("signed with a key of the issuing department, active when it was issued")
 _IN_FORCE_BY_DATES = Facet.ok(
     "within the validity period the code states (status not checked offline)")
 
@@ -84,17 +88,18 @@ def examine(text: object, keys: KeySource, *, issuer: str, at: dt.datetime) -> Q
         findings.kid = lookup.kid
         facets["well_formed"] = Facet.fail(Reason.MALFORMED, f"signed, but {exc}")
         if lookup.key is not None:
-            facets["known_key"] = Facet.ok(f"key {lookup.key.kid} of {lookup.key.owner}")
+            facets["known_key"] = _KNOWN_KEY
             facets["signature"] = Facet.ok("the signature verifies")
         return findings
     key = lookup.key
     assert key is not None  # verify_payload found it through the lookup
     findings.kid = key.kid
     payload = verified.payload
+    signature = _key_fits(key, payload)
     facets["well_formed"] = _WELL_FORMED
-    facets["known_key"] = Facet.ok(f"key {key.kid} of department {key.owner}")
-    facets["signature"] = _key_fits(key, payload)
-    if facets["signature"].passed:
+    facets["known_key"] = _KNOWN_KEY
+    facets["signature"] = signature
+    if signature.passed:
         findings.payload = payload
     return findings
 
@@ -157,7 +162,7 @@ def _refused(findings: QrFindings, token: str, lookup: _KeyLookup, why: str) -> 
             Reason.QR_UNKNOWN_KEY, f"key {kid!r} is not in the trust list (forged, or the "
             "trust list is out of date)")
         return
-    facets["known_key"] = Facet.ok(f"key {kid} of department {key.owner}")
+    facets["known_key"] = _KNOWN_KEY
     facets["signature"] = Facet.fail(Reason.QR_SIGNATURE_INVALID, why)
 
 
@@ -173,7 +178,7 @@ def _key_fits(key: QrKey, payload: QrPayload) -> Facet:
             Reason.QR_SIGNATURE_INVALID,
             f"the code claims issuance at {payload.issued_at.isoformat()}, after its key "
             f"retired ({key.retired_at.isoformat()})")
-    return Facet.ok(f"signed by department {key.owner} with key {key.kid}")
+    return _KEY_FITS
 
 
 def _claimed_kid(token: str) -> str | None:

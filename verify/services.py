@@ -17,7 +17,7 @@ import datetime as dt
 import logging
 import time
 import weakref
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -40,6 +40,11 @@ log = logging.getLogger(__name__)
 
 _OFFLINE = "offline: the vault was not consulted"
 _UNAVAILABLE = "the vault could not be consulted"
+# Offline, the vault facets are never checked (and not required): the same
+# frozen facets serve every verdict.
+_NOT_CONSULTED = Facet.skip(_OFFLINE)
+_OFFLINE_VAULT_FACETS: Mapping[str, Facet] = {
+    "in_vault": _NOT_CONSULTED, "matches_vault": _NOT_CONSULTED, "status": _NOT_CONSULTED}
 
 
 class LiveKeys:
@@ -69,16 +74,14 @@ def verify_qr_offline(text: object, trust: TrustList, *, at: dt.datetime | None 
     """Check a scanned code with a cached, verified trust list only (no network, no vault)."""
     at = _moment(at)
     findings = qr.examine(text, trust, issuer=trust.issuer, at=at)
-    facets = dict(findings.facets)
+    facets = {**_OFFLINE_VAULT_FACETS, **findings.facets}
+    payload = findings.payload
     view = None
-    if findings.payload is not None:
-        facets["in_force"] = qr.in_force_by_dates(findings.payload, at)
-        view = qr.payload_view(findings.payload, trust)
-    for name in ("in_vault", "matches_vault", "status"):
-        facets.setdefault(name, Facet.skip(_OFFLINE))
+    if payload is not None:
+        facets["in_force"] = qr.in_force_by_dates(payload, at)
+        view = qr.payload_view(payload, trust)
     return QrVerdict(at=at, online=False, license=view, kid=findings.kid,
-                     identifier=None if findings.payload is None else findings.payload.identifier,
-                     **facets)
+                     identifier=None if payload is None else payload.identifier, **facets)
 
 
 @dataclasses.dataclass

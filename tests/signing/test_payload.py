@@ -7,6 +7,7 @@ import dataclasses
 import datetime as dt
 import hashlib
 import json
+import re
 from typing import Any
 
 import cbor2
@@ -180,6 +181,15 @@ def test_the_fictitious_codes_of_these_tests_pass_the_projects_own_checks(depart
 def test_issuer_uscc_is_the_seventh_component_of_the_identifier(department) -> None:
     payload = payload_for(department)
     assert payload.issuer_uscc == department.uscc == department.identifier.split(".")[6]
+
+
+def test_issuer_uscc_is_derived_from_the_identifier_never_given(department) -> None:
+    payload = payload_for(department)
+    other = "1.2.156.3005.2.11100000000013127D001.11110108000044943U.7K3M9Q2X4B8N1P5R6T0W.001.P"
+    assert dataclasses.replace(payload, identifier=other).issuer_uscc == "11110108000044943U"
+    with pytest.raises(TypeError):
+        QrPayload(**{field.name: getattr(payload, field.name)  # type: ignore[arg-type]
+                     for field in dataclasses.fields(payload)})
 
 
 def test_issue_time_is_kept_in_utc_to_the_second(department) -> None:
@@ -525,6 +535,13 @@ def test_only_canonical_base64url_is_decoded(token: str) -> None:
     else:
         with pytest.raises(TokenInvalidError):
             signing_payload._unb64url(token)
+
+
+@FUZZ
+@given(text=st.text(signing_payload._BASE64URL_ALPHABET + "+/=. \n\x00\x7fé政", max_size=8))
+def test_the_base64url_alphabet_check_agrees_with_a_regular_expression(text: str) -> None:
+    assert signing_payload._is_base64url(text) is (re.fullmatch(r"[A-Za-z0-9_-]+", text)
+                                                   is not None)
 
 
 @pytest.mark.parametrize(

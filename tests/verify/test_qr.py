@@ -67,6 +67,15 @@ def test_genuine_code_is_valid_offline_from_the_payload_alone(
     assert view.issuer_name == "福州市市场监督管理局"
 
 
+def test_offline_verdict_names_the_key_and_the_issuing_department(
+        cached_trust_list: TrustList, genuine: Issued) -> None:
+    verdict = verify_qr_offline(genuine.qr_url, cached_trust_list)
+    key = cached_trust_list.qr_key(str(verdict.kid))
+    assert key is not None and verdict.license is not None
+    assert verdict.license.issuer_uscc == key.owner == genuine.identifier.split(".")[6]
+    assert verdict.to_json()["kid"] == key.kid
+
+
 def test_verifier_offline_mode_signs_and_checks_its_own_trust_list(
         verifier: FreshVerifier, genuine: Issued) -> None:
     verdict = verifier.verify_qr(genuine.qr_url, online=False)
