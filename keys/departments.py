@@ -1,7 +1,9 @@
 """A department's keys: PDF signing (with certificate), QR signing, SM2.
 
 A department is known to the key store only by its USCC (the ``owner`` of its
-keys) and the name its certificate carries.
+keys) and the name its certificate carries. :class:`DepartmentKeys` names a
+department's keys (what registration records); :class:`DepartmentMaterials`
+holds them parsed, with the TSA key and the pyHanko objects, for signing.
 """
 
 from __future__ import annotations
@@ -9,13 +11,15 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 
+from pyhanko.sign.signers import SimpleSigner
+from pyhanko.sign.timestamps import DummyTimeStamper
 from sqlalchemy.orm import Session
 from stdnum.cn import uscc as stdnum_uscc
 from stdnum.exceptions import ValidationError
 
 from . import authority
 from .errors import KeyStoreError
-from .material import Algorithm
+from .material import Algorithm, SigningKey
 from .models import Purpose
 from .records import KeyRecords
 
@@ -29,6 +33,20 @@ class DepartmentKeys:
     qr_kid: str  # dept-qr: ES256
     sm2_kid: str  # dept-sm2: SM2
     certificate_serial: str  # hex, of the document-signing certificate
+
+
+@dataclasses.dataclass(frozen=True)
+class DepartmentMaterials:
+    """A department's active keys and the TSA's, as :meth:`KeyStore.department_materials`
+    loads them together (one query) to sign a license."""
+
+    uscc: str
+    signing: SigningKey  # dept-signing, with its document-signing certificate
+    qr: SigningKey  # dept-qr: ES256
+    sm2: SigningKey  # dept-sm2: SM2
+    tsa: SigningKey  # the service's time-stamping key, with its certificate
+    signer: SimpleSigner  # pyHanko signer of ``signing``, embedding issuing CA and root
+    timestamper: DummyTimeStamper  # in-process RFC 3161 stamper signing with ``tsa``
 
 
 def canonical_uscc(uscc: str) -> str:

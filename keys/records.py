@@ -9,6 +9,7 @@ database on every lookup, never from the cache.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import secrets
 from collections.abc import Callable, Sequence
@@ -16,7 +17,7 @@ from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
-from sqlalchemy import and_, case, or_, select
+from sqlalchemy import Select, and_, bindparam, case, or_, select
 from sqlalchemy.orm import Session
 
 from . import material
@@ -176,6 +177,33 @@ class KeyRecords:
             raise KeyNotFoundError(_describe("no active", purpose, owner, algorithm))
         return self.load(session, kids[0])
 
+    def active_set(
+        self, session: Session, wanted: Sequence[tuple[str, str | None]]
+    ) -> dict[tuple[str, str | None], SigningKey]:
+        """The newest active key of each (purpose, owner) pair, all found in one query.
+
+        ``owner=None`` means no owner, as in :meth:`active`. Pairs without an
+        active key are absent. Keys come from the cache by kid, each checked
+        against the purpose and owner its row names now.
+        """
+        if not wanted:
+            return {}
+        query = _active_set_query(tuple((purpose, owner is not None) for purpose, owner in wanted))
+        owners = {f"owner_{index}": owner
+                  for index, (_, owner) in enumerate(wanted) if owner is not None}
+        newest: dict[tuple[str, str | None], str] = {}
+        for kid, purpose, owner in session.execute(query, owners):
+            newest.setdefault((purpose, owner), kid)
+        found = {}
+        for pair, kid in newest.items():
+            key = self.load(session, kid)
+            if (key.purpose, key.owner) != pair:
+                raise CorruptKeyRecordError(
+                    f"key {kid}: its row names {pair[0]} of {pair[1]}, but the key was "
+                    f"authenticated as {key.purpose} of {key.owner}")
+            found[pair] = key
+        return found
+
     def active_kids(
         self, session: Session, purpose: str, owner: str | None, algorithm: str | None = None
     ) -> Sequence[str]:
@@ -211,6 +239,20 @@ def match(stmt: Any, purpose: str, owner: str | None) -> Any:
     """Restrict a KeyRecord query to ``purpose`` and exactly ``owner``."""
     owner_clause = KeyRecord.owner.is_(None) if owner is None else KeyRecord.owner == owner
     return stmt.where(KeyRecord.purpose == purpose, owner_clause)
+
+
+@functools.lru_cache(maxsize=16)
+def _active_set_query(shape: tuple[tuple[str, bool], ...]) -> Select[str, str, str | None]:
+    # Built once per shape (purposes, and which have an owner), owners bound per call.
+    clauses = [
+        and_(KeyRecord.purpose == purpose,
+             (KeyRecord.owner == bindparam(f"owner_{index}")) if has_owner
+             else KeyRecord.owner.is_(None))
+        for index, (purpose, has_owner) in enumerate(shape)
+    ]
+    return select(KeyRecord.kid, KeyRecord.purpose, KeyRecord.owner).where(
+        KeyRecord.status == ACTIVE, or_(*clauses)
+    ).order_by(KeyRecord.created_at.desc(), KeyRecord.kid)
 
 
 def parse_certificate(der: bytes, kid: str) -> x509.Certificate:

@@ -5,7 +5,9 @@ out parsed keys, pyHanko signers, certificates and CRLs. Methods take the
 caller's ``Session`` first; they flush but never commit, so key changes ride
 in the caller's transaction. Parsed keys, signers and time stampers are cached
 per ``KeyStore`` by kid (records never change except their status, which is
-read from the database on every lookup), so repeated calls parse nothing.
+read from the database on every lookup), so repeated calls parse nothing;
+:meth:`KeyStore.department_materials` finds all a license is signed with in one
+query.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from sqlalchemy.orm import Session
 
 from . import authority, departments, material, pades, secrets, sm2, trust
 from .authority import CertificateInfo, PkiLocations
-from .departments import DepartmentKeys
+from .departments import DepartmentKeys, DepartmentMaterials
 from .errors import KeyNotFoundError, KeyStoreError, NotInitialisedError
 from .jws import public_jwk
 from .material import Algorithm, PublicKey, SigningKey
@@ -236,16 +238,34 @@ class KeyStore:
         return departments.create_department_keys(
             self._records, session, self.locations, uscc=uscc, name=name, now=now)
 
+    def department_materials(self, session: Session, uscc: str) -> DepartmentMaterials:
+        """The department's active signing, QR and SM2 keys and the TSA key, in one query.
+
+        With the pyHanko signer and time stamper of those keys (cached per
+        key, as :meth:`pdf_signer` and :meth:`timestamper` give them).
+        Raises :class:`KeyNotFoundError` for a key the department lacks and
+        :class:`NotInitialisedError` without a TSA key.
+        """
+        wanted = [(Purpose.DEPT_SIGNING, uscc), (Purpose.DEPT_QR, uscc),
+                  (Purpose.DEPT_SM2, uscc), (Purpose.TSA, None)]
+        found = self._records.active_set(session, wanted)
+        if (Purpose.TSA, None) not in found:
+            raise NotInitialisedError(
+                "the key store has no active tsa key; initialise it first")
+        for purpose, owner in wanted:
+            if (purpose, owner) not in found:
+                raise KeyNotFoundError(f"no active {purpose} key for owner {owner}")
+        signing, qr, sm2_key, tsa = (found[pair] for pair in wanted)
+        return DepartmentMaterials(
+            uscc=uscc, signing=signing, qr=qr, sm2=sm2_key, tsa=tsa,
+            signer=self._signer_of(session, signing), timestamper=self._stamper_of(session, tsa))
+
     def pdf_signer(self, session: Session, uscc: str) -> SimpleSigner:
         """The pyHanko signer of the department's active document-signing key.
 
         It embeds the issuing CA and the root. Cached per key.
         """
-        key = self.active_key(session, Purpose.DEPT_SIGNING, uscc)
-        signer = self._signers.get(key.kid)
-        if signer is None:
-            signer = self._signers[key.kid] = pades.make_signer(key, self.ca_chain(session))
-        return signer
+        return self._signer_of(session, self.active_key(session, Purpose.DEPT_SIGNING, uscc))
 
     def timestamper(self, session: Session, *, at: dt.datetime | None = None) -> DummyTimeStamper:
         """An in-process RFC 3161 time stamper signing with the TSA key.
@@ -256,10 +276,18 @@ class KeyStore:
         if at is not None:
             _require_aware(at)
             return pades.make_timestamper(key, self.ca_chain(session), fixed_dt=at)
+        return self._stamper_of(session, key)
+
+    def _signer_of(self, session: Session, key: SigningKey) -> SimpleSigner:
+        signer = self._signers.get(key.kid)
+        if signer is None:
+            signer = self._signers[key.kid] = pades.make_signer(key, self.ca_chain(session))
+        return signer
+
+    def _stamper_of(self, session: Session, key: SigningKey) -> DummyTimeStamper:
         stamper = self._stampers.get(key.kid)
         if stamper is None:
-            stamper = pades.make_timestamper(key, self.ca_chain(session))
-            self._stampers[key.kid] = stamper
+            stamper = self._stampers[key.kid] = pades.make_timestamper(key, self.ca_chain(session))
         return stamper
 
     def sm2_sign(self, session: Session, uscc: str, message: bytes) -> tuple[str, bytes]:

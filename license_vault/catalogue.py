@@ -11,8 +11,9 @@ import datetime as dt
 import functools
 import json
 from collections.abc import Sequence
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import and_, bindparam, select
 from sqlalchemy.orm import Session
 
 from license_vault import identifiers
@@ -35,6 +36,7 @@ __all__ = [
     "list_types",
     "may_issue",
     "parse_definition",
+    "type_for_issuer",
     "type_spec",
 ]
 
@@ -86,17 +88,41 @@ def _departments(session: Session, usccs: Sequence[str]) -> list[Department]:
 
 def get_type(session: Session, code: object) -> LicenseType:
     """The catalogue entry with this code, or :class:`UnknownType`."""
-    if not isinstance(code, str) or not code.strip():
-        raise UnknownType("type is required: the code of a license type")
-    try:
-        canonical = identifiers.validate_type_code(code)
-    except InvalidLicenseIdentifier as exc:
-        raise UnknownType(f"type {code[:30]!r} is not a license type code: {exc.message}") \
-            from None
+    canonical = _type_code(code)
     record = session.get(LicenseType, canonical)
     if record is None:
         raise UnknownType(f"no license type has the code {canonical}")
     return record
+
+
+def type_for_issuer(session: Session, code: object, department_id: int) -> tuple[TypeSpec, bool]:
+    """The spec of the type with this code (issuers not included) and whether the
+    department may issue it, in one query; :class:`UnknownType` as :func:`get_type`."""
+    canonical = _type_code(code)
+    row = session.execute(_TYPE_FOR_ISSUER, {"code": canonical,
+                                             "department_id": department_id}).first()
+    if row is None:
+        raise UnknownType(f"no license type has the code {canonical}")
+    definition, issuer = row
+    return _spec(definition), issuer is not None
+
+
+_TYPE_FOR_ISSUER = (
+    select(LicenseType.definition, LicenseTypeIssuer.department_id)
+    .outerjoin(LicenseTypeIssuer, and_(
+        LicenseTypeIssuer.type_code == LicenseType.code,
+        LicenseTypeIssuer.department_id == bindparam("department_id")))
+    .where(LicenseType.code == bindparam("code")))
+
+
+def _type_code(code: object) -> str:
+    if not isinstance(code, str) or not code.strip():
+        raise UnknownType("type is required: the code of a license type")
+    try:
+        return identifiers.validate_type_code(code)
+    except InvalidLicenseIdentifier as exc:
+        raise UnknownType(f"type {code[:30]!r} is not a license type code: {exc.message}") \
+            from None
 
 
 def issuers_of(session: Session, code: str) -> tuple[str, ...]:
@@ -108,10 +134,14 @@ def issuers_of(session: Session, code: str) -> tuple[str, ...]:
 
 def type_spec(session: Session, record: LicenseType, *, with_issuers: bool = True) -> TypeSpec:
     """The :class:`TypeSpec` of a catalogue entry, issuers included unless not wanted."""
-    spec = _parsed(json.dumps(record.definition, sort_keys=True, ensure_ascii=False))
+    spec = _spec(record.definition)
     if not with_issuers:
         return spec
     return dataclasses.replace(spec, issuers=issuers_of(session, record.code))
+
+
+def _spec(definition: dict[str, Any]) -> TypeSpec:
+    return _parsed(json.dumps(definition, sort_keys=True, ensure_ascii=False))
 
 
 @functools.lru_cache(maxsize=256)

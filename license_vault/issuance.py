@@ -2,17 +2,29 @@
 
 :func:`issue` is a unit of work of its own and commits, in three steps:
 
-1. **validate** everything and load the keys (reads only; a bad request
-   stores nothing), then end that read;
+1. **validate** everything and load the keys, reading only (a bad request
+   stores nothing): one catalogue query (the type, and whether the
+   department may issue it) and one key-store query (the department's
+   signing, QR and SM2 keys and the TSA key);
 2. **number**: take the next printed number from the (stem) counter with one
    ``UPDATE ... RETURNING`` and commit at once, so the counter row is locked
-   for microseconds, not for the signing (a failed issuance leaves a gap in
+   for one statement, not for the signing (a failed issuance leaves a gap in
    the numbers, as paper registers do);
 3. **produce and record**: QR payload, render, PAdES B-T signature; then
    write the blob (encrypted, durable before anything names it), seal its
    SM3 with the department's SM2 key and insert the license, its validation
    material and its history in one transaction that starts with a write
-   (one ORM flush, for the license's id; the rest are plain inserts).
+   (plain inserts; the license's returns its id, no ORM flush).
+
+Steps 1 and 2 share a transaction where that keeps every guarantee
+(:func:`reads_stay_fresh`: PostgreSQL at READ COMMITTED, where each
+statement reads the latest committed rows and the ``UPDATE`` waits for the
+counter row, so reading first changes nothing and the number still commits
+right after its statement). On SQLite the read ends first: a transaction
+that has read cannot write once another connection has committed (its
+snapshot is stale and it fails at once; the busy timeout does not apply).
+Step 3 is always its own transaction: the number must not wait for the
+signing, and the license must commit only after its blob is durable.
 
 If the last commit fails, the blob may stay without a license: ``yiwang
 vault fsck`` finds such blobs and deletes them once they are older than a
@@ -29,7 +41,7 @@ from typing import Any, Protocol
 
 from sqlalchemy import insert, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, make_transient_to_detached
 
 from keys import sm2
 from keys.errors import KeyStoreError
@@ -67,9 +79,7 @@ CRL_REUSE = dt.timedelta(minutes=1)
 class VaultKeyStore(Protocol):
     """What issuance needs of ``keys.KeyStore``."""
 
-    def pdf_signer(self, session: Session, uscc: str) -> Any: ...
-    def timestamper(self, session: Session) -> Any: ...
-    def active_key(self, session: Session, purpose: str, owner: str | None = None) -> Any: ...
+    def department_materials(self, session: Session, uscc: str) -> Any: ...
     def crl(self, session: Session, which: Any = "issuing", *, now: dt.datetime) -> bytes: ...
     def seal(self, label: str, plaintext: bytes, context: bytes = b"") -> bytes: ...
     def unseal(self, label: str, sealed: bytes, context: bytes = b"") -> bytes: ...
@@ -161,9 +171,8 @@ def seal_message(pdf_sm3: bytes, identifier: str) -> bytes:
 def prepare(session: Session, vault: Vault, *, department: Department, request: IssueRequest,
             now: dt.datetime) -> Draft:
     """Check a request completely; nothing is written. Raises the precise error."""
-    record = catalogue.get_type(session, request.type_code)
-    spec = catalogue.type_spec(session, record, with_issuers=False)
-    if not catalogue.may_issue(session, spec.code, department.id):
+    spec, allowed = catalogue.type_for_issuer(session, request.type_code, department.id)
+    if not allowed:
         raise NotAllowed(f"department {department.uscc} ({department.name}) may not issue "
                          f"{spec.name} ({spec.code})", field="type")
     holder = resolve_holder(vault.keystore, spec.holder_kind, request.holder_id,
@@ -178,19 +187,14 @@ def prepare(session: Session, vault: Vault, *, department: Department, request: 
 
 
 def load_materials(session: Session, vault: Vault, uscc: str, now: dt.datetime) -> Materials:
-    keystore = vault.keystore
+    """The department's keys and the TSA's (one key-store query) and the current CRLs."""
     try:
-        signer = keystore.pdf_signer(session, uscc)
-        timestamper = keystore.timestamper(session)
+        keys = vault.keystore.department_materials(session, uscc)
+        signer = keys.signer
         # The signer carries the chain it embeds (issuing CA, root), in that order.
-        chain = [signer.signing_cert, *signer.cert_registry]
-        tsa_certificate = getattr(timestamper, "tsa_cert", None)
-        if tsa_certificate is not None:
-            chain.append(tsa_certificate)
+        chain = [signer.signing_cert, *signer.cert_registry, keys.timestamper.tsa_cert]
         return Materials(
-            signer=signer, timestamper=timestamper,
-            qr_key=keystore.active_key(session, "dept-qr", uscc),
-            sm2_key=keystore.active_key(session, "dept-sm2", uscc),
+            signer=signer, timestamper=keys.timestamper, qr_key=keys.qr, sm2_key=keys.sm2,
             certificates=tuple(dict.fromkeys(certificate.dump() for certificate in chain)),
             crls=(vault.current_crl(session, "issuing", now),
                   vault.current_crl(session, "root", now)),
@@ -206,6 +210,17 @@ def load_materials(session: Session, vault: Vault, uscc: str, now: dt.datetime) 
 def number_stem(spec: TypeSpec, department_uscc: str, issue_date: dt.date) -> str:
     """Printed number without its sequence: prefix, region of the department, year, type."""
     return f"{spec.number_prefix}{department_uscc[2:8]}{issue_date.year:04d}{spec.code[-3:]}"
+
+
+def reads_stay_fresh(session: Session) -> bool:
+    """Whether the number may be taken in the validation's own transaction.
+
+    Only on PostgreSQL at READ COMMITTED (see the module docstring): on
+    SQLite, and at a stricter isolation level, a snapshot taken by the reads
+    would fail the ``UPDATE`` once another issuance committed in between.
+    """
+    dialect = session.get_bind().dialect
+    return dialect.name == "postgresql" and dialect.default_isolation_level == "READ COMMITTED"
 
 
 def allocate_number(session: Session, stem: str) -> str:
@@ -290,7 +305,7 @@ def record(session: Session, vault: Vault, draft: Draft, produced: Produced, blo
     items = [("certificate", der) for der in draft.materials.certificates]
     items += [("crl", der) for der in draft.materials.crls]
     digests = [hashlib.sha256(der).hexdigest() for _, der in items]
-    license = License(
+    row = dict(
         identifier=produced.identifier, serial=_serial(produced.identifier),
         version=draft.version, type_code=draft.spec.code, department_id=draft.department.id,
         predecessor_id=draft.predecessor.id if draft.predecessor is not None else None,
@@ -305,8 +320,13 @@ def record(session: Session, vault: Vault, draft: Draft, produced: Produced, blo
         qr_kid=produced.qr_kid, qr_url=produced.qr_url, seal_kid=seal_kid,
         seal_signature=seal_signature, validation_items=list(dict.fromkeys(digests)),
     )
+    # Core statements with their parameters, not the ORM (no unit-of-work flush, no
+    # per-call statement built around 30 values); the License is then handed to the
+    # session as if loaded, so callers get an ordinary persistent object.
+    connection = session.connection()
+    license = License(id=connection.execute(_INSERT_LICENSE, row).scalar_one(), **row)
+    make_transient_to_detached(license)
     session.add(license)
-    session.flush()  # the one ORM flush: the license's id, which its history names
     insert_ignore(session, ValidationItem, [
         {"sha256": digest, "kind": kind, "der": der}
         for digest, (kind, der) in zip(digests, items, strict=True)
@@ -315,8 +335,12 @@ def record(session: Session, vault: Vault, draft: Draft, produced: Produced, blo
                "to_status": VALID, "actor": actor, "reason": draft.reason}]
     if draft.predecessor is not None:
         events.append(_supersede(session, draft.predecessor, license, actor=actor, now=now))
-    session.execute(insert(LicenseEvent), events)
+    connection.execute(_INSERT_EVENT, events)
     return license
+
+
+_INSERT_LICENSE = insert(License).returning(License.id)
+_INSERT_EVENT = insert(LicenseEvent)
 
 
 def _supersede(session: Session, old: License, new: License, *, actor: str,
@@ -373,7 +397,8 @@ def issue(session: Session, vault: Vault, *, department: Department, request: Is
     ``actor`` says who asked (``client:<client_id>``, ``operator``) for the history.
     """
     draft = prepare(session, vault, department=department, request=request, now=now)
-    session.commit()  # ends the read; nothing was written
+    if not reads_stay_fresh(session):
+        session.commit()  # ends the read; nothing was written
     number = allocate_number(session, number_stem(draft.spec, department.uscc,
                                                   draft.issue_date))
     for _ in range(IDENTIFIER_ATTEMPTS):

@@ -177,9 +177,8 @@ def renew(session: Session, vault: issuance.Vault, license: License, *,
                        "renewing or changing it")
     if license.version >= identifiers.VERSION_MAX:
         raise Conflict(f"license {license.identifier} has reached the last version number")
-    record = catalogue.get_type(session, license.type_code)
-    spec = catalogue.type_spec(session, record, with_issuers=False)
-    if not catalogue.may_issue(session, spec.code, department.id):
+    spec, allowed = catalogue.type_for_issuer(session, license.type_code, department.id)
+    if not allowed:
         raise NotAllowed(f"department {department.uscc} may no longer issue {spec.name}",
                          field="type")
     if not isinstance(changes, Mapping):

@@ -24,10 +24,10 @@ def insert_ignore(session: Session, model: type[Any], rows: Sequence[dict[str, A
     """
     if not rows:
         return
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    session.execute(insert(model).values(list(rows)).on_conflict_do_nothing(
-        index_elements=[key]))
+    connection = session.connection()
+    insert = postgresql.insert if connection.dialect.name == "postgresql" else sqlite.insert
+    connection.execute(insert(model).on_conflict_do_nothing(index_elements=[key]),
+                       list(rows))
 
 
 def next_in_sequence(session: Session, stem: str) -> int:
@@ -40,9 +40,8 @@ def next_in_sequence(session: Session, stem: str) -> int:
     """
     increment = (update(NumberCounter).where(NumberCounter.stem == stem)
                  .values(last_value=NumberCounter.last_value + 1)
-                 .returning(NumberCounter.last_value)
-                 .execution_options(synchronize_session=False))
-    value = session.execute(increment).scalar_one_or_none()
+                 .returning(NumberCounter.last_value))
+    value = session.connection().execute(increment).scalar_one_or_none()
     if value is not None:
         return int(value)
     try:
@@ -50,4 +49,4 @@ def next_in_sequence(session: Session, stem: str) -> int:
             session.add(NumberCounter(stem=stem, last_value=1))
         return 1
     except IntegrityError:
-        return int(session.execute(increment).scalar_one())
+        return int(session.connection().execute(increment).scalar_one())

@@ -15,10 +15,11 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.pdf_utils.reader import PdfFileReader
-from pyhanko.sign import fields, signers
-from pyhanko.sign.timestamps import TimeStamper
+from pyhanko.sign import fields, general, signers
+from pyhanko.sign.timestamps import DummyTimeStamper, TimeStamper, dummy_client
 from pyhanko.sign.validation import validate_pdf_signature
 from pyhanko_certvalidator import ValidationContext
+from pyhanko_certvalidator.registry import SimpleCertificateStore
 from reportlab.lib.pagesizes import A4
 from reportlab.pdfgen import canvas
 from sqlalchemy.orm import Session
@@ -103,3 +104,34 @@ def test_time_stamper_signs_without_reparsing_the_tsa_key(
                    padding.PKCS1v15(), hashes.SHA256())
     tst_info = signed_data["encap_content_info"]["content"].parsed
     assert tst_info["gen_time"].native == pki.now
+
+
+def test_time_stamp_token_is_byte_for_byte_what_pyhanko_builds(
+    pki: Store, pki_session: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The pre-encoded signing-certificate attribute changes no byte of the token."""
+    ours = pki.keystore.timestamper(pki_session, at=pki.now)
+    theirs = DummyTimeStamper(
+        tsa_cert=ours.tsa_cert, tsa_key=ours.tsa_key, fixed_dt=pki.now,
+        certs_to_embed=SimpleCertificateStore.from_certs(ours.certs_to_embed))
+    # The TSTInfo serial is random; fixed, the rest is deterministic (RSA PKCS#1 v1.5).
+    monkeypatch.setattr(dummy_client, "get_nonce", lambda: 0x1234567890ABCDEF)
+    for message in (b"licence", b"another licence"):
+        _nonce, request = ours.request_cms(hashlib.sha256(message).digest(), "sha256")
+        token = ours.request_tsa_response(request).dump()
+        assert token == theirs.request_tsa_response(request).dump()
+
+
+def test_time_stamper_reuses_its_signing_certificate_attribute(
+    pki: Store, pki_session: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    stamper = pki.keystore.timestamper(pki_session, at=pki.now)
+    stamper.request_tsa_response(stamper.request_cms(b"\x00" * 32, "sha256")[1])
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the signing-certificate attribute was built again")
+
+    monkeypatch.setattr(general, "as_signing_certificate", refuse)
+    again = pki.keystore.timestamper(pki_session, at=pki.now)
+    response = again.request_tsa_response(again.request_cms(b"\x01" * 32, "sha256")[1])
+    assert response["status"]["status"].native == "granted"

@@ -115,3 +115,19 @@ def test_department_keys_are_created_once_per_uscc(pki: Store, pki_session: Sess
     with pytest.raises(KeyStoreError, match="unified social credit code"):
         pki.keystore.create_department_keys(
             pki_session, uscc="91110000MA0000001X", name="Bad", now=pki.now)
+
+
+def test_department_materials_follow_rotation(pki: Store, pki_session: Session) -> None:
+    keystore = pki.keystore
+    before = keystore.department_materials(pki_session, DEPARTMENT_USCC)
+    signing = keystore.rotate(pki_session, Purpose.DEPT_SIGNING, DEPARTMENT_USCC,
+                              now=pki.now, publish_for=DAY)
+    qr = keystore.rotate(pki_session, Purpose.DEPT_QR, DEPARTMENT_USCC,
+                         now=pki.now, publish_for=DAY)
+    tsa = keystore.rotate(pki_session, Purpose.TSA, now=pki.now, publish_for=DAY)
+    after = keystore.department_materials(pki_session, DEPARTMENT_USCC)
+    assert (after.signing.kid, after.qr.kid, after.tsa.kid) == (signing, qr, tsa)
+    assert after.sm2 is before.sm2
+    assert after.signer is not before.signer and after.timestamper is not before.timestamper
+    assert after.signer.signing_cert is not None and after.signing.certificate is not None
+    assert after.signer.signing_cert.serial_number == after.signing.certificate.serial_number

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import datetime as dt
 import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
-from sqlalchemy import func, select, update
+from sqlalchemy import event, func, select, update
 from sqlalchemy.orm import Session
 
 from keys import (
@@ -248,3 +250,64 @@ def test_naive_times_are_refused(pki: Store, pki_session: Session) -> None:
     with pytest.raises(KeyStoreError, match="timezone-aware"):
         jws.verify(jws.sign({"sub": "x"}, key), {key.kid: key.public_key}, ["ES256"],
                    require=(), at=naive)
+
+
+@contextmanager
+def _statements(store: Store) -> Iterator[list[str]]:
+    """The SQL statements the store's engine runs inside the block."""
+    seen: list[str] = []
+
+    def record(_connection: object, _cursor: object, statement: str, *_: object) -> None:
+        seen.append(statement)
+
+    event.listen(store.engine, "before_cursor_execute", record)
+    try:
+        yield seen
+    finally:
+        event.remove(store.engine, "before_cursor_execute", record)
+
+
+def test_department_materials_come_from_one_query(pki: Store, pki_session: Session) -> None:
+    keystore = pki.keystore
+    keystore.department_materials(pki_session, DEPARTMENT_USCC)  # parses and builds, once
+    with _statements(pki) as seen:
+        materials = keystore.department_materials(pki_session, DEPARTMENT_USCC)
+    assert len(seen) == 1
+    for key, purpose, owner in ((materials.signing, Purpose.DEPT_SIGNING, DEPARTMENT_USCC),
+                                (materials.qr, Purpose.DEPT_QR, DEPARTMENT_USCC),
+                                (materials.sm2, Purpose.DEPT_SM2, DEPARTMENT_USCC),
+                                (materials.tsa, Purpose.TSA, None)):
+        assert key is keystore.active_key(pki_session, purpose, owner)
+    assert materials.signer is keystore.pdf_signer(pki_session, DEPARTMENT_USCC)
+    assert materials.timestamper is keystore.timestamper(pki_session)
+    assert (materials.signing.kid, materials.qr.kid, materials.sm2.kid) == (
+        pki.department.signing_kid, pki.department.qr_kid, pki.department.sm2_kid)
+
+
+def test_department_materials_name_what_is_missing(store: Store) -> None:
+    with store.sessions.begin() as session:
+        with pytest.raises(KeyNotFoundError, match=f"dept-signing key for owner {OTHER_USCC}"):
+            store.keystore.department_materials(session, OTHER_USCC)
+        session.execute(update(KeyRecord).where(KeyRecord.kid == store.department.sm2_kid)
+                        .values(status="retired", retired_at=store.now))
+        with pytest.raises(KeyNotFoundError, match="dept-sm2"):
+            store.keystore.department_materials(session, DEPARTMENT_USCC)
+        session.execute(update(KeyRecord).where(KeyRecord.purpose == Purpose.TSA)
+                        .values(status="retired", retired_at=store.now))
+        with pytest.raises(NotInitialisedError, match="tsa"):
+            store.keystore.department_materials(session, DEPARTMENT_USCC)
+
+
+def test_a_key_row_moved_to_another_department_is_refused(store: Store) -> None:
+    """A row relabelled to another owner never passes as that owner's key, cached or not."""
+    with store.sessions.begin() as session:
+        other = store.keystore.create_department_keys(
+            session, uscc=OTHER_USCC, name=OTHER_NAME, now=store.now)
+        store.keystore.department_materials(session, OTHER_USCC)  # the key is now cached
+        session.execute(update(KeyRecord).where(KeyRecord.kid == other.qr_kid)
+                        .values(owner=DEPARTMENT_USCC, created_at=store.now + dt.timedelta(1)))
+    fresh = KeyStore(store.master_key, pki_base_url=PKI_BASE_URL)  # nothing cached
+    for keystore in (store.keystore, fresh):
+        with store.sessions() as session, pytest.raises(CorruptKeyRecordError,
+                                                        match=other.qr_kid):
+            keystore.department_materials(session, DEPARTMENT_USCC)

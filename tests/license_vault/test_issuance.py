@@ -6,6 +6,8 @@ import datetime as dt
 import hashlib
 import io
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -14,11 +16,11 @@ from gmssl import sm2 as pure_gmssl
 from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.sign.validation import validate_pdf_signature
 from pyhanko_certvalidator import ValidationContext
-from sqlalchemy import select
+from sqlalchemy import event, inspect, select
 
 from idp import accounts
 from keys import sm2
-from license_vault import identifiers, reading
+from license_vault import departments, identifiers, issuance, reading
 from license_vault.holders import unseal_id
 from license_vault.models import License, LicenseEvent
 from signing import face_digest, parse_qr_url, signed_revision_digest, verify_payload
@@ -32,6 +34,7 @@ from tests.license_vault.helpers import (
     FOOD,
     ISSUER_OF,
     PHYSICIAN,
+    SAMR_USCC,
     World,
     entity_id,
     holder_for,
@@ -224,3 +227,60 @@ def test_issuance_is_recorded_with_who_and_when(world: World) -> None:
     assert (event.action, event.from_status, event.to_status, event.actor) == (
         "issued", None, "01", "operator")
     assert event.at == license.issued_at
+
+
+@contextmanager
+def _database_calls(world: World) -> Iterator[list[str]]:
+    """The statements and commits the instance's engine runs inside the block."""
+    seen: list[str] = []
+
+    def statement(_connection: object, _cursor: object, sql: str, *_: object) -> None:
+        verb = sql.split(None, 1)[0].upper()
+        if verb != "BEGIN":  # SQLite's, which yiwang.database emits itself
+            seen.append(verb)
+
+    def commit(_connection: object) -> None:
+        seen.append("COMMIT")
+
+    engine = world.runtime.engine
+    event.listen(engine, "before_cursor_execute", statement)
+    event.listen(engine, "commit", commit)
+    try:
+        yield seen
+    finally:
+        event.remove(engine, "before_cursor_execute", statement)
+        event.remove(engine, "commit", commit)
+
+
+def test_validation_reads_the_catalogue_and_the_keys_in_one_query_each(world: World) -> None:
+    request = issuance.IssueRequest(FOOD, entity_id(60), DEMO_FIELDS[FOOD])
+    with world.session() as session:
+        department = departments.get_department(session, SAMR_USCC)
+        now = utcnow()
+        issuance.prepare(session, world.vault, department=department, request=request, now=now)
+        with _database_calls(world) as calls:
+            draft = issuance.prepare(session, world.vault, department=department,
+                                     request=request, now=now)
+    assert calls == ["SELECT", "SELECT"]
+    assert draft.materials.qr_key.owner == draft.materials.sm2_key.owner == SAMR_USCC
+
+
+def test_issuance_commits_the_number_at_once_and_the_license_last(world: World) -> None:
+    world.issue(FOOD, entity_id(61))  # CRLs signed and validation items stored
+    with world.session() as session:
+        department = departments.get_department(session, SAMR_USCC)
+        fresh_reads = issuance.reads_stay_fresh(session)
+        with _database_calls(world) as calls:
+            license = issuance.issue(
+                session, world.vault, department=department, actor="operator", now=utcnow(),
+                request=issuance.IssueRequest(FOOD, entity_id(62), DEMO_FIELDS[FOOD]))
+        # Inserted without the unit of work, yet an ordinary object of the session.
+        assert inspect(license).persistent and session.get(License, license.id) is license
+    assert fresh_reads == (world.runtime.engine.dialect.name == "postgresql")
+    # SQLite ends the validation's read first: a read snapshot cannot become a write.
+    validate = ["SELECT", "SELECT"] + ([] if fresh_reads else ["COMMIT"])
+    blob = ["INSERT"] if world.settings.blob_backend == "database" else []
+    assert calls == [*validate, "UPDATE", "COMMIT", *blob, "INSERT", "INSERT", "COMMIT"]
+    with world.session() as session:
+        stored = session.execute(select(License.__table__).where(License.id == license.id)).one()
+    assert {key: getattr(license, key) for key in stored._mapping} == dict(stored._mapping)

@@ -5,10 +5,11 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+from sqlalchemy import delete
 
 from license_vault import departments, identifiers, lifecycle, reading
-from license_vault.errors import Conflict, InvalidField, InvalidStatus
-from license_vault.models import License
+from license_vault.errors import Conflict, InvalidField, InvalidStatus, NotAllowed
+from license_vault.models import License, LicenseTypeIssuer
 from license_vault.validity import CHINA, china_date, end_of_validity
 from tests.license_vault.helpers import (
     BUSINESS,
@@ -188,3 +189,12 @@ def test_renewal_can_clear_an_optional_field_and_refuses_bad_changes(world: Worl
     assert _status(world, license, utcnow()).code == "01"  # type: ignore[union-attr]
     renewed = _renew(world, license, {"hotline": ""}, reason="删除投诉电话")
     assert "hotline" not in renewed.face
+
+
+def test_renewal_is_refused_once_the_department_may_no_longer_issue_the_type(
+        fresh_world: World) -> None:
+    license = fresh_world.issue(FOOD, entity_id(190))
+    with fresh_world.session() as session:
+        session.execute(delete(LicenseTypeIssuer).where(LicenseTypeIssuer.type_code == FOOD))
+    with pytest.raises(NotAllowed, match="may no longer issue"):
+        _renew(fresh_world, license)
