@@ -111,7 +111,8 @@ def single_line(text: str) -> str:
 
 def paragraphs(text: str) -> list[str]:
     """Split a multiline value into paragraphs, keeping deliberate blank lines."""
-    return [single_line(part) for part in text.replace("\r\n", "\n").replace("\r", "\n").split("\n")]
+    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    return [single_line(part) for part in lines]
 
 
 def format_date(value: str | date) -> str:

@@ -24,7 +24,8 @@ FACE_FIELDS = {
     "legal_representative": "张伟",
     "registered_capital": "10000000",
 }
-LONG_ENTITY = "新疆维吾尔自治区乌鲁木齐市高新技术产业开发区某某国际能源科技集团股份有限公司第一分公司"
+LONG_ENTITY = ("新疆维吾尔自治区乌鲁木齐市高新技术产业开发区"
+               "某某国际能源科技集团股份有限公司第一分公司")
 
 
 @pytest.mark.parametrize(
@@ -32,7 +33,8 @@ LONG_ENTITY = "新疆维吾尔自治区乌鲁木齐市高新技术产业开发�
     [
         ("https://yiwang.example.gov.cn", "北京云栖数智科技有限公司", "7K3M9Q2X4B8N1P5R6T0W"),
         # 40-character issuer, long entity name, serial at the format's 64-character maximum.
-        ("https://zwfw.yiwang.example-province.gov", LONG_ENTITY, "7K3M9Q2X4B8N1P5R6T0W" * 3 + "ABCD"),
+        ("https://zwfw.yiwang.example-province.gov", LONG_ENTITY,
+         "7K3M9Q2X4B8N1P5R6T0W" * 3 + "ABCD"),
     ],
 )
 def test_printed_qr_scans_back_to_a_payload_that_verifies_and_binds_the_face(

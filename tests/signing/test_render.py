@@ -62,7 +62,8 @@ def test_license_is_one_a4_page_showing_every_row(face_factory: FaceFactory,
         (FaceRow("名称", "某某餐饮管理有限公司", "text"), "某某餐饮管理有限公司"),
         (FaceRow("发证日期", "2023-12-01", "date"), "2023年12月01日"),
         (FaceRow("注册资本", "500000.50", "money"), "人民币伍拾万元伍角整（¥500,000.50）"),
-        (FaceRow("主体业态", "餐饮服务经营者（中型餐馆）", "enumeration"), "餐饮服务经营者（中型餐馆）"),
+        (FaceRow("主体业态", "餐饮服务经营者（中型餐馆）", "enumeration"),
+         "餐饮服务经营者（中型餐馆）"),
         (FaceRow("经营项目", "热食类食品制售\n冷食类食品制售", "multiline"), "热食类食品制售"),
     ],
 )
@@ -76,7 +77,8 @@ def test_each_kind_of_row_is_printed_in_its_form(face_factory: FaceFactory, tmp_
 
 def test_multiline_values_start_each_paragraph_on_a_new_line(face_factory: FaceFactory,
                                                              tmp_path: Path) -> None:
-    pdf = render_license(face_factory(rows=[("经营项目", "热食类食品制售\n冷食类食品制售", "multiline")]))
+    rows = [("经营项目", "热食类食品制售\n冷食类食品制售", "multiline")]
+    pdf = render_license(face_factory(rows=rows))
     lines = [squeeze(line) for line in page_text(pdf, tmp_path).splitlines()]
     assert any(line.endswith("热食类食品制售") for line in lines)
     assert "冷食类食品制售" in lines
