@@ -13,15 +13,43 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from idp import accounts, grants
-from idp.errors import InsufficientScope, InvalidGrant, InvalidToken
+from idp.errors import InsufficientScope, InvalidGrant, InvalidToken, OAuthError
 from idp.models import Client, Grant, Person
 from idp.provider import Provider
 from idp.tokens import entity_claim, subject_for, verify_access_token
 from keys.errors import TokenInvalidError
 
-__all__ = ["introspect", "live_access_token", "revoke", "userinfo"]
+__all__ = [
+    "bearer_challenge",
+    "bearer_token",
+    "introspect",
+    "live_access_token",
+    "revoke",
+    "userinfo",
+]
 
 TOKEN_TYPE_HINTS = ("access_token", "refresh_token")
+
+
+def bearer_token(authorization: str | None) -> str:
+    """RFC 6750 §2.1: the access token in an ``Authorization: Bearer`` header value."""
+    scheme, _, value = (authorization or "").partition(" ")
+    if not authorization:
+        raise InvalidToken("An access token is required.")
+    if scheme.lower() != "bearer" or not value.strip():
+        raise InvalidToken("Use the Bearer authorization scheme.")
+    return value.strip()
+
+
+def bearer_challenge(error: OAuthError, realm: str, *, had_credentials: bool) -> str:
+    """RFC 6750 §3: the ``WWW-Authenticate`` value for a refused resource request.
+
+    A request that carried no credentials at all gets no error code (§3.1).
+    """
+    if not had_credentials and isinstance(error, InvalidToken):
+        return f'Bearer realm="{realm}"'
+    description = error.description.replace('"', "'")
+    return f'Bearer realm="{realm}", error="{error.error}", error_description="{description}"'
 
 
 def _looks_like_jwt(token: str) -> bool:

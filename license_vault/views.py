@@ -86,33 +86,21 @@ def _vault_error(exc: LicenseVaultError) -> Response:
 def _oauth_error(exc: OAuthError) -> Response:
     current_session().rollback()
     response = _json({"error": exc.error, "error_description": exc.description}, exc.status)
-    realm = current_app.extensions["yiwang"].settings.issuer
-    if isinstance(exc, InvalidToken) and "Authorization" not in request.headers:
-        response.headers["WWW-Authenticate"] = f'Bearer realm="{realm}"'
-    elif isinstance(exc, InvalidToken | InsufficientScope):
-        description = exc.description.replace('"', "'")
-        response.headers["WWW-Authenticate"] = (
-            f'Bearer realm="{realm}", error="{exc.error}", error_description="{description}"')
+    if isinstance(exc, InvalidToken | InsufficientScope):
+        response.headers["WWW-Authenticate"] = resources.bearer_challenge(
+            exc, current_app.extensions["yiwang"].settings.issuer,
+            had_credentials="Authorization" in request.headers)
     return response
 
 
 # --- who is calling -------------------------------------------------------------------------
 
 
-def _bearer_token() -> str:
-    header = request.headers.get("Authorization", "")
-    scheme, _, value = header.partition(" ")
-    if not header:
-        raise InvalidToken("An access token is required.")
-    if scheme.lower() != "bearer" or not value.strip():
-        raise InvalidToken("Use the Bearer authorization scheme.")
-    return value.strip()
-
-
 def _scopes(scope: str) -> dict[str, Any]:
     """The claims of the request's live access token, if it carries ``scope``."""
     claims, _ = resources.live_access_token(current_session(), current_app.extensions["idp"],
-                                            _bearer_token(), utcnow())
+                                            resources.bearer_token(request.headers.get("Authorization")),
+                                            utcnow())
     if scope not in str(claims.get("scope", "")).split():
         raise InsufficientScope(f"This request needs the scope {scope}.")
     return claims

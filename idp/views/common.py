@@ -8,6 +8,7 @@ from pathlib import Path
 
 from flask import Response, current_app, jsonify, render_template, request
 
+from idp import resources
 from idp.errors import InvalidClient, InvalidToken, OAuthError
 from idp.logout import LogoutIntent
 from idp.provider import Provider
@@ -104,13 +105,9 @@ def oauth_error_response(error: OAuthError) -> Response:
     realm = provider().issuer
     if isinstance(error, InvalidClient):
         response.headers["WWW-Authenticate"] = f'Basic realm="{realm}"'
-    elif isinstance(error, InvalidToken) and "Authorization" not in request.headers:
-        # RFC 6750 §3.1: no error code when the request carried no credentials at all.
-        response.headers["WWW-Authenticate"] = f'Bearer realm="{realm}"'
     elif isinstance(error, InvalidToken) or request.path.endswith("/userinfo"):
-        response.headers["WWW-Authenticate"] = (
-            f'Bearer realm="{realm}", error="{error.error}", '
-            f'error_description="{error.description.replace(chr(34), chr(39))}"')
+        response.headers["WWW-Authenticate"] = resources.bearer_challenge(
+            error, realm, had_credentials="Authorization" in request.headers)
     if error.error in ("invalid_grant", "invalid_client") or error.persist:
         log.info("token endpoint refused: %s (%s)", error.error, error.description)
     return no_store(response)

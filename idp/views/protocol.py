@@ -9,7 +9,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 
 from idp import clients, exchange, resources
 from idp.discovery import metadata
-from idp.errors import InvalidClient, InvalidRequest, InvalidToken, OAuthError, UnsupportedTokenType
+from idp.errors import InvalidClient, InvalidRequest, OAuthError, UnsupportedTokenType
 from idp.views.common import no_store, now, oauth_error_response, provider
 from yiwang.database import begin_write, current_session
 
@@ -90,13 +90,7 @@ def bearer_token() -> str:
     if "access_token" in request.args or (request.method == "POST" and request.mimetype ==
                                           FORM_CONTENT_TYPE and "access_token" in request.form):
         raise InvalidRequest("Send the access token in the Authorization header only.")
-    header = request.headers.get("Authorization", "")
-    scheme, _, value = header.partition(" ")
-    if not header:
-        raise InvalidToken("An access token is required.")
-    if scheme.lower() != "bearer" or not value.strip():
-        raise InvalidToken("Use the Bearer authorization scheme.")
-    return value.strip()
+    return resources.bearer_token(request.headers.get("Authorization"))
 
 
 @blueprint.route("/userinfo", methods=["GET", "POST"])
