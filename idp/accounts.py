@@ -17,7 +17,7 @@ import secrets
 from typing import Any, Protocol
 
 from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+from argon2.exceptions import InvalidHashError, VerificationError
 from cryptography.hazmat.primitives.hashes import SHA1
 from cryptography.hazmat.primitives.twofactor.totp import TOTP
 from sqlalchemy import or_, select, update
@@ -32,6 +32,7 @@ from idp.errors import (
     WeakPasswordError,
 )
 from idp.identifiers import ric, uscc
+from idp.identifiers.ric import CHINA_TIME
 from idp.models import LEVELS, Entity, EntityAgent, Person
 
 __all__ = [
@@ -63,7 +64,6 @@ MAX_PASSWORD_LENGTH = 1024
 TOTP_STEP = 30
 TOTP_DIGITS = 6
 TOTP_ISSUER = "一网 Yiwang"
-CHINA = dt.timezone(dt.timedelta(hours=8), "CST")
 
 _hasher = PasswordHasher()  # argon2id, RFC 9106 low-memory profile
 
@@ -93,7 +93,7 @@ class Acting:
 
 def china_date(now: dt.datetime) -> dt.date:
     """The calendar date in China at ``now`` (agent authorisations end on a date there)."""
-    return now.astimezone(CHINA).date()
+    return now.astimezone(CHINA_TIME).date()
 
 
 # --- persons ------------------------------------------------------------------------------
@@ -116,7 +116,7 @@ def create_person(session: Session, box: SecretBox, *, id_number: str, name: str
     canonical = ric.validate(id_number)
     name = name.strip()
     if not name or len(name) > 100:
-        raise AccountError("a name has 1 to 100 characters")  # AccountError
+        raise AccountError("a name has 1 to 100 characters")
     if level not in LEVELS:
         raise AccountError(f"level must be one of {', '.join(LEVELS)}")
     index = _index(box, canonical)
@@ -148,19 +148,23 @@ def lookup_index(box: SecretBox, id_number: str) -> str | None:
         return None
 
 
+def _person_by_index(session: Session, index: str) -> Person | None:
+    return session.scalar(select(Person).where(Person.id_number_index == index))
+
+
 def lookup_person(session: Session, box: SecretBox, id_number: str) -> Person | None:
     """The person with this ID number, or None (also for malformed input)."""
-    try:
-        canonical = ric.validate(id_number)
-    except ValueError:
-        return None
-    return session.scalar(select(Person).where(Person.id_number_index == _index(box, canonical)))
+    index = lookup_index(box, id_number)
+    return _person_by_index(session, index) if index is not None else None
 
 
 def find_person(session: Session, box: SecretBox, id_number: str) -> Person:
-    """Like :func:`lookup_person`, raising :class:`PersonNotFoundError` (CLI use)."""
+    """Like :func:`lookup_person`, raising :class:`PersonNotFoundError` (CLI use).
+
+    A malformed ID number raises its :class:`~idp.errors.IdentifierError`.
+    """
     canonical = ric.validate(id_number)
-    person = lookup_person(session, box, canonical)
+    person = _person_by_index(session, _index(box, canonical))
     if person is None:
         raise PersonNotFoundError(f"no person has ID number {ric.mask(canonical)}")
     return person
@@ -172,6 +176,7 @@ def id_number_of(box: SecretBox, person: Person) -> str:
 
 
 def set_password(session: Session, person: Person, password: str, *, now: dt.datetime) -> None:
+    """Replace the person's password (length rules as at creation)."""
     _check_password(password)
     person.password_hash = _hasher.hash(password)
     person.updated_at = now
@@ -186,20 +191,23 @@ def _dummy_hash() -> str:
 def verify_password(person: Person | None, password: str) -> bool:
     """Whether ``password`` is the person's; as slow for unknown persons as for known.
 
-    An upgraded hash (new Argon2 parameters) is written back on success.
+    Only the first :data:`MAX_PASSWORD_LENGTH` characters count (no stored
+    password is longer). An upgraded hash (new Argon2 parameters) is written
+    back on success, of exactly the text that was verified.
     """
+    candidate = password[:MAX_PASSWORD_LENGTH]
     if person is None or person.password_hash is None or person.disabled_at is not None:
         try:
-            _hasher.verify(_dummy_hash(), password[:MAX_PASSWORD_LENGTH])
+            _hasher.verify(_dummy_hash(), candidate)
         except VerificationError:
             pass
         return False
     try:
-        _hasher.verify(person.password_hash, password[:MAX_PASSWORD_LENGTH])
-    except (VerifyMismatchError, VerificationError, InvalidHashError):
+        _hasher.verify(person.password_hash, candidate)
+    except (VerificationError, InvalidHashError):
         return False
     if _hasher.check_needs_rehash(person.password_hash):
-        person.password_hash = _hasher.hash(password)
+        person.password_hash = _hasher.hash(candidate)
     return True
 
 
@@ -210,10 +218,20 @@ def _totp(secret: bytes) -> TOTP:
     return TOTP(secret, TOTP_DIGITS, SHA1(), TOTP_STEP, enforce_key_length=True)
 
 
+def _totp_context(person: Person) -> bytes:
+    """Sealed TOTP secrets are bound to their person: a copied column does not unseal."""
+    return str(person.id).encode()
+
+
+def _totp_secret(box: SecretBox, person: Person) -> bytes:
+    assert person.totp_sealed is not None
+    return box.unseal(TOTP_SEAL, person.totp_sealed, _totp_context(person))
+
+
 def enroll_totp(session: Session, box: SecretBox, person: Person, *, now: dt.datetime) -> str:
     """Give the person a new TOTP secret; returns the ``otpauth://`` provisioning URI."""
     secret = secrets.token_bytes(20)
-    person.totp_sealed = box.seal(TOTP_SEAL, secret, str(person.id).encode())
+    person.totp_sealed = box.seal(TOTP_SEAL, secret, _totp_context(person))
     person.totp_last_step = None
     person.updated_at = now
     session.flush()
@@ -222,9 +240,7 @@ def enroll_totp(session: Session, box: SecretBox, person: Person, *, now: dt.dat
 
 def totp_secret_base32(box: SecretBox, person: Person) -> str:
     """The enrolled secret in base32, for authenticator apps without QR scanning."""
-    assert person.totp_sealed is not None
-    secret = box.unseal(TOTP_SEAL, person.totp_sealed, str(person.id).encode())
-    return base64.b32encode(secret).decode().rstrip("=")
+    return base64.b32encode(_totp_secret(box, person)).decode().rstrip("=")
 
 
 def verify_totp(session: Session, box: SecretBox, person: Person, code: str, *,
@@ -237,7 +253,7 @@ def verify_totp(session: Session, box: SecretBox, person: Person, code: str, *,
     if person.totp_sealed is None or len(code) != TOTP_DIGITS or not code.isascii() \
             or not code.isdigit():
         return False
-    totp = _totp(box.unseal(TOTP_SEAL, person.totp_sealed, str(person.id).encode()))
+    totp = _totp(_totp_secret(box, person))
     current = int(now.timestamp()) // TOTP_STEP
     for step in (current - 1, current, current + 1):
         expected = totp.generate(step * TOTP_STEP)
@@ -258,6 +274,7 @@ def verify_totp(session: Session, box: SecretBox, person: Person, code: str, *,
 
 def create_entity(session: Session, box: SecretBox, *, code: str, name: str,
                   legal_rep_id_number: str, now: dt.datetime) -> Entity:
+    """A new entity; the USCC is validated and the legal representative must exist."""
     canonical = uscc.validate(code)
     name = name.strip()
     if not name or len(name) > 200:
@@ -272,6 +289,7 @@ def create_entity(session: Session, box: SecretBox, *, code: str, name: str,
 
 
 def find_entity(session: Session, code: str) -> Entity:
+    """The entity with this USCC, or :class:`EntityNotFoundError`."""
     canonical = uscc.validate(code)
     entity = session.scalar(select(Entity).where(Entity.uscc == canonical))
     if entity is None:

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from idp.clients import redirect_uri_matches
 from idp.errors import (
+    IdpError,
     InvalidClient,
     InvalidRequest,
     InvalidScope,
@@ -32,9 +33,11 @@ from idp.errors import (
 from idp.models import Client
 
 __all__ = [
+    "MAX_PARAMETER",
     "PROMPTS",
     "AuthorizationRequest",
     "PageError",
+    "RedirectError",
     "check_authorization_request",
     "response_uri",
 ]
@@ -48,7 +51,7 @@ _SINGLE = ("client_id", "redirect_uri", "response_type", "response_mode", "scope
            "login_hint", "acr_values", "request", "request_uri", "registration")
 
 
-class PageError(Exception):
+class PageError(IdpError):
     """An authorization error that must be shown, not redirected."""
 
     def __init__(self, error: OAuthError) -> None:
@@ -56,7 +59,7 @@ class PageError(Exception):
         super().__init__(str(error))
 
 
-class RedirectError(Exception):
+class RedirectError(IdpError):
     """An authorization error to send to the client's validated redirect URI."""
 
     def __init__(self, error: OAuthError, redirect_uri: str, state: str | None) -> None:
@@ -228,8 +231,9 @@ def check_max_age(values: Mapping[str, str]) -> int | None:
     return int(raw)
 
 
-def check_openid_parameters(scope: tuple[str, ...], values: Mapping[str, str]) -> None:
-    """nonce, when sent, must be of sensible length (it is echoed in the ID token)."""
+def check_nonce_and_login_hint(values: Mapping[str, str]) -> None:
+    """nonce (echoed in the ID token) and login_hint (kept with the interaction) are
+    of sensible length."""
     if len(values.get("nonce") or "") > 512:
         raise InvalidRequest("nonce is too long.")
     if len(values.get("login_hint") or "") > 256:
@@ -259,7 +263,7 @@ def check_authorization_request(session: Session,
         challenge, method = check_pkce(values)
         prompt = check_prompt(values)
         max_age = check_max_age(values)
-        check_openid_parameters(scope, values)
+        check_nonce_and_login_hint(values)
     except OAuthError as exc:
         echo = state if state and len(state) <= MAX_PARAMETER else None
         raise RedirectError(exc, redirect_uri, echo) from None

@@ -18,17 +18,15 @@ from sqlalchemy.orm import Session
 
 from idp import accounts, clients
 from idp.errors import AccountError
-from idp.models import LEVELS, Client
+from idp.models import LEVELS, Client, Person
+from idp.tokens import ID_TOKEN_ALGS
 from yiwang.database import utcnow
-from yiwang.settings import Settings
 
-__all__ = ["client", "entity", "person"]
+__all__ = ["client", "emit", "entity", "json_option", "person"]
 
 
 class RuntimeLike(Protocol):
     """What the CLI needs of ``yiwang.runtime.Runtime`` (passed as the click object)."""
-
-    settings: Settings
 
     @property
     def keystore(self) -> Any: ...
@@ -46,6 +44,7 @@ def emit(data: dict[str, Any] | list[Any], as_json: bool, lines: list[str]) -> N
 
 
 def read_password(from_stdin: bool) -> str:
+    """One line of standard input, or a hidden prompt asked twice."""
     if from_stdin:
         line = sys.stdin.readline()
         return line.removesuffix("\n")
@@ -64,7 +63,7 @@ def person() -> None:
     """Natural persons: create, set passwords, enrol TOTP."""
 
 
-def _person_json(p: Any) -> dict[str, Any]:
+def _person_json(p: Person) -> dict[str, Any]:
     return {"id": p.id, "sub": p.subject, "id_number": p.id_number_masked, "name": p.name,
             "level": p.level, "totp": p.totp_sealed is not None}
 
@@ -204,7 +203,7 @@ def _client_json(c: Client) -> dict[str, Any]:
 @click.option("--public", is_flag=True, help="A native or browser app without a secret.")
 @click.option("--auth-method", type=click.Choice(clients.AUTH_METHODS))
 @click.option("--first-party", is_flag=True, help="Skip the consent page.")
-@click.option("--id-token-alg", type=click.Choice(["RS256", "ES256"]), default="RS256",
+@click.option("--id-token-alg", type=click.Choice(ID_TOKEN_ALGS), default="RS256",
               show_default=True)
 @click.option("--subject-type", type=click.Choice(["public", "pairwise"]), default="public",
               show_default=True)

@@ -26,10 +26,12 @@ from sqlalchemy.orm import Session
 from idp.errors import ClientConfigError, ClientNotFoundError, InvalidClient, InvalidRequest
 from idp.grants import digest
 from idp.models import Client, UsedAssertion
+from idp.tokens import ID_TOKEN_ALGS, audiences_of
 from keys.errors import TokenInvalidError
 from keys.jws import verify as verify_jws
 
 __all__ = [
+    "ASSERTION_ALGORITHMS",
     "AUTH_METHODS",
     "GRANT_TYPES",
     "USER_SCOPES",
@@ -47,6 +49,7 @@ __all__ = [
 
 GRANT_TYPES = ("authorization_code", "refresh_token", "client_credentials")
 AUTH_METHODS = ("client_secret_basic", "client_secret_post", "private_key_jwt", "none")
+_SECRET_METHODS = frozenset({"client_secret_basic", "client_secret_post"})
 # Scopes that release claims about a person; everything else is an API scope.
 USER_SCOPES = ("openid", "profile", "id_number", "entity")
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
@@ -84,7 +87,7 @@ def _check_uri(uri: str, *, public: bool, what: str) -> None:
     if len(uri) > 2000:
         raise ClientConfigError(f"{what} {uri[:40]}... is too long")
     parts = urlsplit(uri)
-    if not parts.scheme or parts.fragment or "#" in uri:
+    if not parts.scheme or "#" in uri:
         raise ClientConfigError(f"{what} {uri!r} must be absolute and have no fragment")
     if parts.scheme == "https" and parts.hostname:
         return
@@ -155,7 +158,7 @@ def register_client(session: Session, spec: ClientSpec, *,
         _check_uri(uri, public=spec.public, what="redirect URI")
     for uri in spec.post_logout_redirect_uris:
         _check_uri(uri, public=spec.public, what="post-logout redirect URI")
-    if spec.id_token_alg not in ("RS256", "ES256"):
+    if spec.id_token_alg not in ID_TOKEN_ALGS:
         raise ClientConfigError("ID token algorithm must be RS256 or ES256")
     jwks = dict(spec.jwks) if spec.jwks else None
     if jwks is not None:
@@ -163,7 +166,7 @@ def register_client(session: Session, spec: ClientSpec, *,
     client_id = spec.client_id or secrets.token_urlsafe(18)
     if session.get(Client, client_id) is not None:
         raise ClientConfigError(f"client {client_id} already exists")
-    if method in ("client_secret_basic", "client_secret_post"):
+    if method in _SECRET_METHODS:
         secret = secret or secrets.token_urlsafe(32)
     else:
         secret = None
@@ -196,7 +199,7 @@ def list_clients(session: Session) -> list[Client]:
 
 def rotate_secret(session: Session, client_id: str, *, now: dt.datetime) -> str:
     client = get_client(session, client_id)
-    if client.auth_method not in ("client_secret_basic", "client_secret_post"):
+    if client.auth_method not in _SECRET_METHODS:
         raise ClientConfigError(f"client {client_id} authenticates without a secret")
     secret = secrets.token_urlsafe(32)
     client.secret_hash = digest(secret)
@@ -226,19 +229,19 @@ def redirect_uri_matches(client: Client, uri: str) -> bool:
         return True
     if not client.public:
         return False
-    parts = urlsplit(uri)
-    if parts.scheme != "http" or parts.netloc.rsplit(":", 1)[0] not in _LOOPBACK_IPS:
-        return False
-    without_port = _strip_port(uri)
-    return any(_strip_port(registered) == without_port for registered in client.redirect_uris
-               if urlsplit(registered).scheme == "http"
-               and urlsplit(registered).netloc.rsplit(":", 1)[0] in _LOOPBACK_IPS)
+    without_port = _loopback_without_port(uri)
+    return without_port is not None and any(
+        _loopback_without_port(registered) == without_port for registered in client.redirect_uris)
 
 
-def _strip_port(uri: str) -> str:
+def _loopback_without_port(uri: str) -> str | None:
+    """The URI with its port removed if it is ``http`` on a loopback IP literal, else None."""
     parts = urlsplit(uri)
-    host = parts.netloc.rsplit(":", 1)[0] if not parts.netloc.endswith("]") else parts.netloc
-    return urlunsplit((parts.scheme, host, parts.path, parts.query, ""))
+    # "[::1]" has colons of its own: only a colon after the bracket starts a port.
+    host = parts.netloc if parts.netloc.endswith("]") else parts.netloc.rsplit(":", 1)[0]
+    if parts.scheme != "http" or host not in _LOOPBACK_IPS:
+        return None
+    return urlunsplit((parts.scheme, host, parts.path, parts.query, parts.fragment))
 
 
 # --- client authentication -------------------------------------------------------------
@@ -310,9 +313,6 @@ def load_client(session: Session, client_id: str) -> Client | None:
     return Client(**row) if row is not None else None
 
 
-_SECRET_METHODS = frozenset({"client_secret_basic", "client_secret_post"})
-
-
 def _method_allowed(registered: str, presented: str) -> bool:
     """The registered method, or the other way of sending the same secret.
 
@@ -331,7 +331,7 @@ def authenticate(session: Session, credentials: Credentials, *, audiences: Itera
         raise InvalidClient("Client authentication failed.")
     if not _method_allowed(client.auth_method, credentials.method):
         raise InvalidClient("Client authentication failed (wrong authentication method).")
-    if credentials.method in ("client_secret_basic", "client_secret_post"):
+    if credentials.method in _SECRET_METHODS:
         presented = digest(credentials.secret or "")
         if client.secret_hash is None or not hmac.compare_digest(presented, client.secret_hash):
             raise InvalidClient("Client authentication failed.")
@@ -350,8 +350,7 @@ def _check_assertion(session: Session, client: Client, assertion: str,
         raise InvalidClient("The client assertion is invalid.") from None
     if claims["iss"] != client.client_id or claims["sub"] != client.client_id:
         raise InvalidClient("The client assertion must have iss and sub equal to client_id.")
-    aud = claims["aud"] if isinstance(claims["aud"], list) else [claims["aud"]]
-    if not set(aud) & set(audiences):
+    if not set(audiences_of(claims)) & set(audiences):
         raise InvalidClient("The client assertion is meant for another audience.")
     expires = dt.datetime.fromtimestamp(float(claims["exp"]), dt.UTC)
     if expires - now > MAX_ASSERTION_LIFETIME:

@@ -7,8 +7,6 @@ from ``yiwang client add``.
 
 from __future__ import annotations
 
-from typing import Any
-
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -33,7 +31,8 @@ DEMO_VERIFIER = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"
 DEMO_CHALLENGE = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
 
 
-def seed_demo(session: Session, keystore: Any, settings: Settings) -> list[str]:
+def seed_demo(session: Session, keystore: accounts.SecretBox,
+              settings: Settings) -> list[str]:
     """Create the demo accounts if missing; the lines to print. Seeding twice adds nothing."""
     now = utcnow()
     person = accounts.lookup_person(session, keystore, DEMO_ID_NUMBER)

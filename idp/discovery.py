@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from idp.clients import AUTH_METHODS, USER_SCOPES
+from idp.clients import ASSERTION_ALGORITHMS, AUTH_METHODS, GRANT_TYPES, USER_SCOPES
 from idp.models import LEVELS
 from idp.provider import ENDPOINTS, Provider
 from idp.tokens import ID_TOKEN_ALGS
@@ -17,6 +17,7 @@ AUTHENTICATED_METHODS = [m for m in AUTH_METHODS if m != "none"]
 
 
 def metadata(provider: Provider) -> dict[str, Any]:
+    """The discovery document: endpoints under the issuer, then what each one supports."""
     issuer = provider.issuer
     document: dict[str, Any] = {"issuer": issuer}
     for name, path in ENDPOINTS.items():
@@ -25,15 +26,15 @@ def metadata(provider: Provider) -> dict[str, Any]:
         "scopes_supported": list(USER_SCOPES),
         "response_types_supported": ["code"],
         "response_modes_supported": ["query"],
-        "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
+        "grant_types_supported": list(GRANT_TYPES),
         "subject_types_supported": ["public", "pairwise"],
         "id_token_signing_alg_values_supported": list(ID_TOKEN_ALGS),
         "token_endpoint_auth_methods_supported": list(AUTH_METHODS),
-        "token_endpoint_auth_signing_alg_values_supported": ["RS256", "ES256"],
+        "token_endpoint_auth_signing_alg_values_supported": list(ASSERTION_ALGORITHMS),
         "introspection_endpoint_auth_methods_supported": AUTHENTICATED_METHODS,
-        "introspection_endpoint_auth_signing_alg_values_supported": ["RS256", "ES256"],
+        "introspection_endpoint_auth_signing_alg_values_supported": list(ASSERTION_ALGORITHMS),
         "revocation_endpoint_auth_methods_supported": list(AUTH_METHODS),
-        "revocation_endpoint_auth_signing_alg_values_supported": ["RS256", "ES256"],
+        "revocation_endpoint_auth_signing_alg_values_supported": list(ASSERTION_ALGORITHMS),
         "code_challenge_methods_supported": ["S256"],
         "claims_supported": list(CLAIMS),
         "claim_types_supported": ["normal"],

@@ -27,10 +27,20 @@ from idp.models import Client, Consent, Interaction, Person, SsoSession
 from idp.provider import Provider
 from idp.tokens import subject_for
 
-__all__ = ["Step", "error_uri", "finish", "grant_consent", "next_step"]
+__all__ = [
+    "Step",
+    "error_uri",
+    "finish",
+    "grant_consent",
+    "next_step",
+    "prompt_none_error",
+    "protect_login_hint",
+]
 
 
 class Step(enum.Enum):
+    """The one thing an authorization still needs, or DONE."""
+
     LOGIN = "login"
     TOTP = "totp"
     ENTITY = "entity"
@@ -108,6 +118,7 @@ def needs_consent(session: Session, client: Client, request: AuthorizationReques
 def next_step(session: Session, provider: Provider, client: Client,
               request: AuthorizationRequest, sso: SsoSession | None,
               interaction: Interaction | None, now: dt.datetime) -> Step:
+    """The first thing still missing, in the order the pages ask for them."""
     if interaction is not None and interaction.pending_person_id is not None:
         return Step.TOTP
     if needs_login(session, provider, client, request, sso, interaction, now):
@@ -120,27 +131,23 @@ def next_step(session: Session, provider: Provider, client: Client,
     return Step.DONE
 
 
-PROMPT_NONE_ERRORS: dict[Step, type[OAuthError]] = {
-    Step.LOGIN: LoginRequired,
-    Step.TOTP: LoginRequired,
-    Step.ENTITY: AccountSelectionRequired,
-    Step.CONSENT: ConsentRequired,
+_PROMPT_NONE_ERRORS: dict[Step, tuple[type[OAuthError], str]] = {
+    Step.LOGIN: (LoginRequired, "The person is not logged in (or must log in again)."),
+    Step.TOTP: (LoginRequired, "The person is not logged in."),
+    Step.ENTITY: (AccountSelectionRequired, "The person must choose whom to act for."),
+    Step.CONSENT: (ConsentRequired, "The person has not consented to the requested scopes."),
 }
 
 
 def prompt_none_error(step: Step) -> OAuthError:
     """OIDC Core §3.1.2.6: with prompt=none, what is missing is the error."""
-    messages = {
-        Step.LOGIN: "The person is not logged in (or must log in again).",
-        Step.TOTP: "The person is not logged in.",
-        Step.ENTITY: "The person must choose whom to act for.",
-        Step.CONSENT: "The person has not consented to the requested scopes.",
-    }
-    return PROMPT_NONE_ERRORS[step](messages[step])
+    error, description = _PROMPT_NONE_ERRORS[step]
+    return error(description)
 
 
 def grant_consent(session: Session, client: Client, person_id: int, scopes: tuple[str, ...],
                   *, now: dt.datetime) -> None:
+    """Remember the scopes, added to any the person granted the client before."""
     consent = session.scalar(select(Consent).where(
         Consent.person_id == person_id, Consent.client_id == client.client_id))
     if consent is None:
@@ -178,6 +185,7 @@ def finish(session: Session, provider: Provider, client: Client,
 
 def error_uri(provider: Provider, redirect_uri: str, state: str | None,
               error: OAuthError) -> str:
+    """RFC 6749 §4.1.2.1: the error at the client's redirect URI, with RFC 9207 ``iss``."""
     return response_uri(redirect_uri, {
         "error": error.error, "error_description": error.description or None,
         "state": state, "iss": provider.issuer,

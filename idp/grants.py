@@ -37,7 +37,9 @@ __all__ = [
     "is_token_revoked",
     "issue_code",
     "issue_refresh_token",
+    "new_token",
     "redeem_code",
+    "refresh_token_grant",
     "revoke_access_token",
     "revoke_grant",
     "revoke_session_grants",
@@ -110,7 +112,7 @@ def check_code_client(row: AuthorizationCode, client_id: str) -> None:
 
 
 def check_code_fresh(row: AuthorizationCode, now: dt.datetime) -> None:
-    """RFC 6749 §4.1.2: codes are short-lived (60 seconds here)."""
+    """RFC 6749 §4.1.2: codes are short-lived (``YIWANG_CODE_TTL``, 60 seconds by default)."""
     if row.expires_at <= now:
         raise InvalidGrant("The authorization code has expired.")
 
@@ -270,6 +272,7 @@ def revoke_grant(session: Session, grant_id: str, *, reason: str, now: dt.dateti
 
 def revoke_session_grants(session: Session, sid: str, *, reason: str,
                           now: dt.datetime) -> int:
+    """Revoke every grant made in an SSO session (logout); how many were live."""
     result = session.execute(
         update(Grant).where(Grant.session_sid == sid, Grant.revoked_at.is_(None))
         .values(revoked_at=now, revoked_reason=reason).execution_options(synchronize_session=False)

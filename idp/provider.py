@@ -8,14 +8,11 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-from typing import Any, Protocol
-
-from sqlalchemy.orm import Session
+from typing import Protocol
 
 from idp.accounts import SecretBox
 from idp.throttle import Throttle
-from idp.tokens import PAIRWISE_LABEL, TokenKeys
-from keys.material import PublicKey, SigningKey
+from idp.tokens import PAIRWISE_LABEL, KeySource, TokenKeys
 
 __all__ = ["ENDPOINTS", "Provider", "ProviderSettings"]
 
@@ -49,15 +46,13 @@ class ProviderSettings(Protocol):
     def session_ttl(self) -> int: ...
 
 
-class ProviderKeyStore(SecretBox, Protocol):
-    def active_key(self, session: Session, purpose: str, owner: str | None = None,
-                   algorithm: str | None = None) -> SigningKey: ...
-    def verification_keys(self, session: Session, purpose: str, owner: str | None = None, *,
-                          now: dt.datetime) -> dict[str, PublicKey]: ...
-    def jwks(self, session: Session, purposes: Any, *, now: dt.datetime) -> dict[str, Any]: ...
+class ProviderKeyStore(SecretBox, KeySource, Protocol):
+    """The key store seals personal data and holds the token keys (``keys.KeyStore``)."""
 
 
 class Provider:
+    """Settings, key store and the objects derived from them, shared by every request."""
+
     def __init__(self, settings: ProviderSettings, keystore: ProviderKeyStore) -> None:
         self.settings = settings
         self.keystore = keystore

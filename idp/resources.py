@@ -16,10 +16,17 @@ from idp import accounts, grants
 from idp.errors import InsufficientScope, InvalidGrant, InvalidToken, OAuthError
 from idp.models import Client, Grant, Person
 from idp.provider import Provider
-from idp.tokens import entity_claim, subject_for, verify_access_token
+from idp.tokens import (
+    MAX_TOKEN_LENGTH,
+    audiences_of,
+    entity_claim,
+    subject_for,
+    verify_access_token,
+)
 from keys.errors import TokenInvalidError
 
 __all__ = [
+    "TOKEN_TYPE_HINTS",
     "bearer_challenge",
     "bearer_token",
     "introspect",
@@ -108,15 +115,15 @@ def introspect(session: Session, provider: Provider, client: Client, token: str,
     ``aud`` names it (it is their resource server).
     """
     inactive = {"active": False}
-    if len(token) > 4096:
+    if len(token) > MAX_TOKEN_LENGTH:
         return inactive
     if _looks_like_jwt(token):
         try:
             claims, grant = live_access_token(session, provider, token, now)
         except InvalidToken:
             return inactive
-        audiences = claims["aud"] if isinstance(claims["aud"], list) else [claims["aud"]]
-        if claims["client_id"] != client.client_id and client.client_id not in audiences:
+        if claims["client_id"] != client.client_id \
+                and client.client_id not in audiences_of(claims):
             return inactive
         answer = {"active": True, "token_type": "Bearer"}
         for name in ("scope", "client_id", "sub", "exp", "iat", "iss", "aud", "jti",
@@ -145,7 +152,7 @@ def revoke(session: Session, provider: Provider, client: Client, token: str,
     Unknown, expired and malformed tokens are answered like revoked ones
     (§2.2); a live token of another client is refused with ``invalid_grant``.
     """
-    if len(token) > 4096:
+    if len(token) > MAX_TOKEN_LENGTH:
         return
     if _looks_like_jwt(token):
         try:

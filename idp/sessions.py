@@ -78,6 +78,7 @@ def find_session(session: Session, cookie: str | None, *, now: dt.datetime) -> S
 
 
 def end_session(session: Session, sso: SsoSession, *, now: dt.datetime) -> None:
+    """Mark the session ended: its cookie finds nothing from now on."""
     session.execute(update(SsoSession).where(SsoSession.sid == sso.sid,
                                              SsoSession.ended_at.is_(None))
                     .values(ended_at=now).execution_options(synchronize_session=False))

@@ -29,6 +29,8 @@ __all__ = ["ACCOUNT", "ADDRESS", "Policy", "Throttle"]
 
 @dataclasses.dataclass(frozen=True)
 class Policy:
+    """How many failures are free under one kind of key, and how the wait grows after."""
+
     prefix: str
     free_failures: int
     first_delay: dt.timedelta

@@ -12,7 +12,6 @@ request. After a rotation a node may sign with the retired key for up to
 from __future__ import annotations
 
 import base64
-import dataclasses
 import datetime as dt
 import hashlib
 import hmac
@@ -31,13 +30,22 @@ from keys.material import PublicKey, SigningKey
 
 __all__ = [
     "ACCESS_TOKEN_ALG",
+    "ID_TOKEN_ALGS",
     "KEY_CACHE_SECONDS",
+    "MAX_TOKEN_LENGTH",
     "PURPOSE",
+    "KeySource",
     "TokenKeys",
     "access_token_claims",
     "at_hash",
+    "audiences_of",
+    "entity_claim",
     "id_token_claims",
+    "issue_access_token",
     "subject_for",
+    "unverified_claims",
+    "unverified_header",
+    "verify_access_token",
 ]
 
 PURPOSE = "idp-token"
@@ -45,10 +53,14 @@ ACCESS_TOKEN_ALG = "ES256"
 ID_TOKEN_ALGS = ("RS256", "ES256")
 AT_TYPE = "at+jwt"
 KEY_CACHE_SECONDS = 30.0
+# Longer than any token we issue; refused before any parsing.
+MAX_TOKEN_LENGTH = 4096
 PAIRWISE_LABEL = "idp pairwise subject"
 
 
 class KeySource(Protocol):
+    """What tokens need of the key store (``keys.KeyStore`` has it)."""
+
     def active_key(self, session: Session, purpose: str, owner: str | None = None,
                    algorithm: str | None = None) -> SigningKey: ...
     def verification_keys(self, session: Session, purpose: str, owner: str | None = None, *,
@@ -114,14 +126,31 @@ class TokenKeys:
 
 def unverified_header(token: str) -> dict[str, Any]:
     """The JOSE header, decoded without trusting it (to pick a key, check ``typ``)."""
+    return _json_segment(token.split(".", 1)[0])
+
+
+def unverified_claims(token: str) -> dict[str, Any]:
+    """The payload of a compact JWS, decoded without verifying the signature."""
+    unverified_header(token)
+    parts = token.split(".")
+    if len(parts) != 3:
+        raise TokenInvalidError("token is malformed")
+    return _json_segment(parts[1])
+
+
+def _json_segment(segment: str) -> dict[str, Any]:
     try:
-        segment = token.split(".", 1)[0]
-        header = json.loads(base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4)))
+        value = json.loads(base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4)))
     except (ValueError, UnicodeDecodeError):
         raise TokenInvalidError("token is malformed") from None
-    if not isinstance(header, dict):
+    if not isinstance(value, dict):
         raise TokenInvalidError("token is malformed")
-    return header
+    return value
+
+
+def audiences_of(claims: dict[str, Any]) -> list[Any]:
+    """``aud`` as a list: RFC 7519 §4.1.3 allows one string or an array."""
+    return claims["aud"] if isinstance(claims["aud"], list) else [claims["aud"]]
 
 
 def _seconds(moment: dt.datetime) -> int:
@@ -147,6 +176,7 @@ def at_hash(access_token: str) -> str:
 
 
 def entity_claim(acting: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The ``entity`` claim for a grant's ``acting`` (None when the person acts for themself)."""
     if not acting:
         return None
     claim = {"uscc": acting["uscc"], "name": acting["name"], "role": acting["role"]}
@@ -155,11 +185,19 @@ def entity_claim(acting: dict[str, Any] | None) -> dict[str, Any] | None:
     return claim
 
 
-@dataclasses.dataclass(frozen=True)
-class AccessToken:
-    value: str
-    jti: str
-    expires_in: int
+def _authentication_claims(grant: Grant) -> dict[str, Any]:
+    """What ID and access tokens both say about the log-in behind a grant."""
+    claims: dict[str, Any] = {}
+    if grant.auth_time is not None:
+        claims["auth_time"] = _seconds(grant.auth_time)
+    if grant.acr:
+        claims["acr"] = grant.acr
+    if grant.amr:
+        claims["amr"] = grant.amr
+    entity = entity_claim(grant.acting)
+    if entity:
+        claims["entity"] = entity
+    return claims
 
 
 def access_token_claims(*, issuer: str, client_id: str, subject: str, scope: str,
@@ -171,19 +209,12 @@ def access_token_claims(*, issuer: str, client_id: str, subject: str, scope: str
     }
     if grant is not None:
         claims["gid"] = grant.id
-        if grant.auth_time is not None:
-            claims["auth_time"] = _seconds(grant.auth_time)
-        if grant.acr:
-            claims["acr"] = grant.acr
-        if grant.amr:
-            claims["amr"] = grant.amr
-        entity = entity_claim(grant.acting)
-        if entity:
-            claims["entity"] = entity
+        claims.update(_authentication_claims(grant))
     return claims
 
 
 def issue_access_token(keys: TokenKeys, session: Session, claims: dict[str, Any]) -> str:
+    """Sign access token claims (RFC 9068 §2.1: ``typ`` is ``at+jwt``)."""
     return keys.sign(session, claims, ACCESS_TOKEN_ALG, {"typ": AT_TYPE})
 
 
@@ -194,29 +225,21 @@ def id_token_claims(*, issuer: str, client: Client, subject: str, grant: Grant,
     claims: dict[str, Any] = {
         "iss": issuer, "sub": subject, "aud": client.client_id,
         "iat": _seconds(now), "exp": _seconds(now) + ttl,
+        **_authentication_claims(grant),
     }
-    if grant.auth_time is not None:
-        claims["auth_time"] = _seconds(grant.auth_time)
     if nonce is not None:
         claims["nonce"] = nonce
-    if grant.acr:
-        claims["acr"] = grant.acr
-    if grant.amr:
-        claims["amr"] = grant.amr
     if access_token is not None:
         claims["at_hash"] = at_hash(access_token)
     if grant.session_sid:
         claims["sid"] = grant.session_sid
-    entity = entity_claim(grant.acting)
-    if entity:
-        claims["entity"] = entity
     return claims
 
 
 def verify_access_token(keys: TokenKeys, session: Session, token: str, *, issuer: str,
                         now: dt.datetime) -> dict[str, Any]:
     """Signature, ``typ``, issuer, expiry and RFC 9068 required claims of an access token."""
-    if len(token) > 4096:
+    if len(token) > MAX_TOKEN_LENGTH:
         raise TokenInvalidError("token is too long")
     if unverified_header(token).get("typ") != AT_TYPE:
         raise TokenInvalidError("not an access token (typ must be at+jwt)")

@@ -20,9 +20,11 @@ log = logging.getLogger(__name__)
 
 
 def create_app(settings: Settings | None = None) -> Flask:
+    """A new app for these settings (default: read from the environment)."""
     settings = settings or Settings.from_env()
     configure_logging(settings.log_level)
     runtime = Runtime(settings)
+    https = settings.issuer.startswith("https://")
 
     app = Flask(__name__, static_folder=None)
     app.config.update(
@@ -32,26 +34,21 @@ def create_app(settings: Settings | None = None) -> Flask:
         # file parts included, so it must exceed 64 KiB or uploads above it fail.
         MAX_FORM_MEMORY_SIZE=128 * 1024,
         MAX_FORM_PARTS=200,
-        JSON_AS_ASCII=False,
-        PREFERRED_URL_SCHEME="https" if settings.issuer.startswith("https") else "http",
+        PREFERRED_URL_SCHEME="https" if https else "http",
     )
+    # Chinese names and messages as themselves in JSON, not \u escapes.
     app.json.ensure_ascii = False  # type: ignore[attr-defined]
     app.extensions["yiwang"] = runtime
     app.teardown_appcontext(close_session)
 
     web.install(app, csrf_secret=runtime.keystore.derive_secret("csrf"),
-                secure_cookies=settings.issuer.startswith("https://"))
+                secure_cookies=https)
     app.register_blueprint(_core_blueprint())
     app.register_blueprint(pki.blueprint)
     idp_views.init_app(app)
     license_vault_views.init_app(app)
     verify_views.init_app(app)
     return app
-
-
-def runtime_of(app: Flask) -> Runtime:
-    runtime: Runtime = app.extensions["yiwang"]
-    return runtime
 
 
 def _core_blueprint() -> Blueprint:

@@ -2,37 +2,33 @@
 
 from __future__ import annotations
 
-import json
-import sys
 from typing import Any
 
 import click
 
 from idp import cli as idp_cli
+from idp.cli import emit, json_option
+from idp.errors import IdpError
 from keys.cli import keys as keys_group
+from keys.errors import KeyStoreError
 from license_vault import cli as license_vault_cli
+from license_vault.errors import LicenseVaultError
+from signing.errors import SigningError
 from verify.cli import verify_command
 from yiwang.runtime import Runtime
 from yiwang.settings import Settings, SettingsError, describe
 
 # Errors a command may meet in normal use: shown as one line, never a traceback.
-EXPECTED_ERRORS: tuple[type[Exception], ...] = (SettingsError,)
-
-
-def _expected_errors() -> tuple[type[Exception], ...]:
-    from idp.errors import IdpError
-    from keys.errors import KeyStoreError
-    from license_vault.errors import LicenseVaultError
-    from signing.errors import SigningError
-
-    return (*EXPECTED_ERRORS, KeyStoreError, IdpError, LicenseVaultError, SigningError)
+EXPECTED_ERRORS = (SettingsError, KeyStoreError, IdpError, LicenseVaultError, SigningError)
 
 
 class YiwangGroup(click.Group):
+    """Turns the packages' expected errors into click's one-line ``Error: ...``."""
+
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
-        except _expected_errors() as exc:
+        except EXPECTED_ERRORS as exc:
             raise click.ClickException(str(exc)) from None
 
 
@@ -45,17 +41,8 @@ def cli(ctx: click.Context) -> None:
     ctx.call_on_close(ctx.obj.dispose)
 
 
-def emit(data: dict[str, Any], as_json: bool, lines: list[str]) -> None:
-    """Print a created object as JSON (``--json``) or as readable lines."""
-    if as_json:
-        click.echo(json.dumps(data, ensure_ascii=False, indent=2, default=str))
-    else:
-        for line in lines:
-            click.echo(line)
-
-
 @cli.command()
-@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@json_option
 @click.pass_obj
 def init(runtime: Runtime, as_json: bool) -> None:
     """Create the instance folder, master key, database tables and base keys."""
@@ -119,8 +106,4 @@ cli.add_command(verify_command)
 
 
 def main() -> None:
-    try:
-        cli(prog_name="yiwang")
-    except SettingsError as exc:
-        click.secho(f"error: {exc}", fg="red", err=True)
-        sys.exit(2)
+    cli(prog_name="yiwang")

@@ -55,6 +55,7 @@ class Base(DeclarativeBase):
 
 
 def utcnow() -> dt.datetime:
+    """The current time, timezone-aware in UTC (what every datetime column holds)."""
     return dt.datetime.now(dt.UTC)
 
 
@@ -69,7 +70,7 @@ def make_engine(url: str) -> Engine:
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
-    dbapi_connection.isolation_level = None  # we issue BEGIN ourselves (see make_engine)
+    dbapi_connection.isolation_level = None  # we issue BEGIN ourselves (see _sqlite_begin)
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA foreign_keys=ON")
@@ -78,14 +79,14 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+_IMMEDIATE = "yiwang_write_transaction"
+
+
 def _sqlite_begin(connection: Any) -> None:
     # pysqlite would defer BEGIN until the first write; we emit it ourselves so
     # reads and writes share one transaction, IMMEDIATE when asked for (see begin_write).
     immediate = connection.get_execution_options().get(_IMMEDIATE, False)
     connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
-
-
-_IMMEDIATE = "yiwang_write_transaction"
 
 
 def begin_write(session: Session) -> None:

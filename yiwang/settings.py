@@ -148,10 +148,6 @@ class Settings:
         return cls(**values)
 
     @property
-    def is_sqlite(self) -> bool:
-        return self.database_url.startswith("sqlite")
-
-    @property
     def blob_dir(self) -> Path:
         return self.instance / "blobs"
 

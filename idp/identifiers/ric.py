@@ -79,7 +79,7 @@ EARLIEST_BIRTH_YEAR = 1900
 # China observes one time zone without daylight saving, and a birth date is a
 # date in China: a child born just after midnight in Beijing is born "today"
 # even while UTC is still on the previous day.
-_CHINA_TIME = datetime.timezone(datetime.timedelta(hours=8), "CST")
+CHINA_TIME = datetime.timezone(datetime.timedelta(hours=8), "CST")
 
 _DIGITS = frozenset("0123456789")
 
@@ -238,7 +238,7 @@ def _check_region(number: str, birth_year: int) -> None:
     if not counties:
         raise InvalidRegion(f"ID number {mask(number)} has an unknown region code.")
     for county in counties.split(","):
-        if _abolished_before(county, birth_year) is False:
+        if not _abolished_before(county, birth_year):
             return
     raise InvalidRegion(
         f"ID number {mask(number)} has a region code that was abolished before the birth date."
@@ -257,10 +257,10 @@ def _abolished_before(county: str, year: int) -> bool:
 def _as_china_date(today: datetime.date | None) -> datetime.date:
     """Return ``today`` as a plain date, defaulting to the current date in China."""
     if today is None:
-        return datetime.datetime.now(_CHINA_TIME).date()
+        return datetime.datetime.now(CHINA_TIME).date()
     if isinstance(today, datetime.datetime):
         # A naive datetime is taken as already being China time.
         if today.tzinfo is not None:
-            today = today.astimezone(_CHINA_TIME)
+            today = today.astimezone(CHINA_TIME)
         return today.date()
     return today

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from flask import Response, current_app, jsonify, render_template, request
 
-from idp import resources
+from idp import resources, sessions
 from idp.errors import InvalidClient, InvalidToken, OAuthError
 from idp.logout import LogoutIntent
 from idp.provider import Provider
@@ -72,8 +72,10 @@ def interaction_url(uid: str) -> str:
 
 def set_interaction_cookie(response: Response, uid: str, value: str) -> None:
     """Scoped to the interaction's path, so parallel log-ins in two tabs do not collide."""
-    response.set_cookie(INTERACTION_COOKIE, value, max_age=15 * 60, path=interaction_path(uid),
-                        httponly=True, samesite="Lax", secure=provider().secure_cookies)
+    response.set_cookie(INTERACTION_COOKIE, value,
+                        max_age=int(sessions.INTERACTION_TTL.total_seconds()),
+                        path=interaction_path(uid), httponly=True, samesite="Lax",
+                        secure=provider().secure_cookies)
 
 
 def clear_interaction_cookie(response: Response, uid: str) -> None:
@@ -109,7 +111,7 @@ def oauth_error_response(error: OAuthError) -> Response:
         response.headers["WWW-Authenticate"] = resources.bearer_challenge(
             error, realm, had_credentials="Authorization" in request.headers)
     if error.error in ("invalid_grant", "invalid_client") or error.persist:
-        log.info("token endpoint refused: %s (%s)", error.error, error.description)
+        log.info("%s refused: %s (%s)", request.path, error.error, error.description)
     return no_store(response)
 
 

@@ -9,7 +9,6 @@ URI, and ``/logout`` only shows a confirmation form (CSRF-protected, in the
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 from collections.abc import Mapping, Sequence
 
@@ -18,7 +17,7 @@ from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from idp import flow, logout, sessions
 from idp.authorize import PageError, RedirectError, check_authorization_request
-from idp.errors import InvalidRequest, OAuthError, ServerError
+from idp.errors import InvalidRequest, ServerError
 from idp.models import Client
 from idp.views.common import (
     SESSION_COOKIE,
@@ -80,8 +79,8 @@ def authorize() -> Response:
         session.commit()
         return see_other(location)
     if "none" in auth_request.prompt:
-        error: OAuthError = flow.prompt_none_error(step)
-        return see_other(flow.error_uri(p, auth_request.redirect_uri, auth_request.state, error))
+        return see_other(flow.error_uri(p, auth_request.redirect_uri, auth_request.state,
+                                        flow.prompt_none_error(step)))
     begin_write(session)
     interaction, browser_secret = sessions.start_interaction(
         session, client_id=client.client_id, request=auth_request.to_json(), now=moment)
@@ -100,7 +99,7 @@ def end_session() -> Response:
     """
     p = provider()
     session = current_session()
-    moment: dt.datetime = now()
+    moment = now()
     try:
         params = request_parameters()
         intent = logout.check_logout_request(session, p, params, now=moment)

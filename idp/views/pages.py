@@ -21,7 +21,7 @@ from idp import accounts, flow, logout, sessions
 from idp.authorize import AuthorizationRequest, PageError
 from idp.errors import AccessDenied, InvalidRequest
 from idp.identifiers import ric
-from idp.models import Client, Interaction, Person, SsoSession
+from idp.models import Client, Interaction, Person
 from idp.throttle import ACCOUNT, ADDRESS
 from idp.views.common import (
     INTERACTION_COOKIE,
@@ -62,17 +62,15 @@ def _never_cache(response: Response) -> Response:
     return no_store(response)
 
 
-class Step:
-    """The state one request works on: interaction, its request, client, session."""
+class LoginStep:
+    """What one log-in page request works on: interaction, its request, client, session."""
 
-    def __init__(self, session: Session, interaction: Interaction, moment: dt.datetime) -> None:
+    def __init__(self, session: Session, interaction: Interaction, client: Client,
+                 moment: dt.datetime) -> None:
         self.session = session
         self.interaction = interaction
         self.now = moment
         self.request = AuthorizationRequest.from_json(interaction.request)
-        client = session.get(Client, interaction.client_id)
-        if client is None or client.disabled_at is not None:
-            raise _Gone()
         self.client = client
         self.sso = sessions.find_session(session, request.cookies.get(SESSION_COOKIE),
                                          now=moment)
@@ -122,11 +120,8 @@ class Step:
         return response
 
 
-class _Gone(Exception):
-    pass
-
-
-def load(uid: str) -> Step | Response:
+def load(uid: str) -> LoginStep | Response:
+    """The live interaction of this browser with an enabled client, or the error page."""
     session = current_session()
     moment = now()
     interaction = sessions.find_interaction(session, uid, request.cookies.get(INTERACTION_COOKIE),
@@ -134,13 +129,13 @@ def load(uid: str) -> Step | Response:
     if interaction is None:
         return error_page(InvalidRequest("The log-in request has expired or belongs to "
                                          "another browser."), 400, message="登录请求已失效")
-    try:
-        return Step(session, interaction, moment)
-    except _Gone:
+    client = session.get(Client, interaction.client_id)
+    if client is None or client.disabled_at is not None:
         return error_page(InvalidRequest("The client is unknown or disabled."), 400)
+    return LoginStep(session, interaction, client, moment)
 
 
-def render_step(step: Step, *, message: str | None = None, status: int = 200) -> Response:
+def render_step(step: LoginStep, *, message: str | None = None, status: int = 200) -> Response:
     current = step.next()
     if current is flow.Step.DONE:
         return step.advance()
@@ -188,8 +183,7 @@ def password(uid: str) -> Response:
     wait = p.throttle.attempt(session, [(ACCOUNT, username), (ADDRESS, _address())], now=step.now)
     session.commit()
     if wait:
-        return render_step(step, status=429, message=MESSAGES["throttled"].format(
-            seconds=max(1, int(wait.total_seconds() + 0.999))))
+        return _throttled(step, wait)
     person = accounts.lookup_person(session, p.keystore, username)
     session.commit()  # no read transaction held across the slow hash
     if not accounts.verify_password(person, secret):
@@ -223,8 +217,7 @@ def totp(uid: str) -> Response:
                               now=step.now)
     session.commit()
     if wait:
-        return render_step(step, status=429, message=MESSAGES["throttled"].format(
-            seconds=max(1, int(wait.total_seconds() + 0.999))))
+        return _throttled(step, wait)
     step.begin_writes()
     person = session.get(Person, person_id)
     code = request.form.get("code", "").strip()[:16]
@@ -291,8 +284,7 @@ def confirm_logout() -> Response:
         intent = logout.check_logout_request(session, provider(), params, now=moment)
     except PageError as exc:  # the form was tampered with
         return error_page(exc.error)
-    sso: SsoSession | None = sessions.find_session(
-        session, request.cookies.get(SESSION_COOKIE), now=moment)
+    sso = sessions.find_session(session, request.cookies.get(SESSION_COOKIE), now=moment)
     if sso is not None:
         begin_write(session)
         logout.end_sso(session, sso, now=moment)
@@ -301,6 +293,12 @@ def confirm_logout() -> Response:
     response = logged_out(intent)
     clear_session_cookie(response)
     return response
+
+
+def _throttled(step: LoginStep, wait: dt.timedelta) -> Response:
+    """429 with the wait in whole seconds, rounded up (never "0 seconds")."""
+    seconds = max(1, int(wait.total_seconds() + 0.999))
+    return render_step(step, status=429, message=MESSAGES["throttled"].format(seconds=seconds))
 
 
 def _address() -> str:

@@ -10,6 +10,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from idp import clients, exchange, resources
 from idp.discovery import metadata
 from idp.errors import InvalidClient, InvalidRequest, OAuthError, UnsupportedTokenType
+from idp.models import Client
 from idp.views.common import no_store, now, oauth_error_response, provider
 from yiwang.database import begin_write, current_session
 
@@ -49,7 +50,8 @@ def json_no_store(body: dict[str, Any]) -> Response:
     return no_store(jsonify(body))
 
 
-def authenticated_client(form: dict[str, str], endpoint: str) -> Any:
+def authenticated_client(form: dict[str, str], endpoint: str) -> Client:
+    """RFC 6749 §2.3: the calling client (an assertion's aud: issuer, token or this endpoint)."""
     p = provider()
     credentials = clients.parse_credentials(request.headers.get("Authorization"), form)
     return clients.authenticate(current_session(), credentials,

@@ -6,6 +6,7 @@ import base64
 import datetime as dt
 
 import pytest
+from argon2 import PasswordHasher
 from cryptography.hazmat.primitives.hashes import SHA1
 from cryptography.hazmat.primitives.twofactor.totp import TOTP
 from sqlalchemy import text
@@ -53,6 +54,19 @@ def test_password_is_argon2id(session: Session, runtime: Runtime) -> None:
     assert accounts.verify_password(person, PASSWORD)
     assert not accounts.verify_password(person, PASSWORD + "!")
     assert not accounts.verify_password(None, PASSWORD)
+
+
+def test_upgraded_hash_keeps_a_longest_password_working(session: Session,
+                                                        runtime: Runtime) -> None:
+    # Typed text beyond the longest allowed password is ignored; the hash
+    # written back on upgrade must be of the text that was verified, or the
+    # person's real password stops working.
+    longest = "p" * accounts.MAX_PASSWORD_LENGTH
+    person = make(session, runtime, password=longest)
+    person.password_hash = PasswordHasher(time_cost=1, memory_cost=8192).hash(longest)
+    assert accounts.verify_password(person, longest + "typed on")
+    assert person.password_hash.startswith("$argon2id$") and "t=1," not in person.password_hash
+    assert accounts.verify_password(person, longest)
 
 
 def test_duplicate_and_invalid_persons_are_refused(session: Session, runtime: Runtime) -> None:

@@ -65,6 +65,19 @@ def test_native_clients_may_use_private_schemes_and_loopback(session: Session) -
     assert not clients.redirect_uri_matches(client, "http://localhost:61000/cb")
 
 
+def test_native_clients_may_vary_the_port_of_an_ipv6_loopback(session: Session) -> None:
+    client, _ = register(session, public=True, redirect_uris=["http://[::1]/cb"])
+    assert clients.redirect_uri_matches(client, "http://[::1]:61000/cb")
+    assert not clients.redirect_uri_matches(client, "http://[::1]:61000/other")
+
+
+def test_native_loopback_redirect_uri_with_a_fragment_is_refused(session: Session) -> None:
+    # RFC 6749 §3.1.2: a redirection endpoint has no fragment; only the port may vary.
+    client, _ = register(session, public=True, redirect_uris=["http://127.0.0.1/cb"])
+    assert not clients.redirect_uri_matches(client, "http://127.0.0.1:61000/cb#x")
+    assert not clients.redirect_uri_matches(client, "http://127.0.0.1/cb#x")
+
+
 def test_web_clients_match_exactly(session: Session) -> None:
     client, _ = register(session, redirect_uris=[WEB, "http://127.0.0.1:8000/cb"])
     assert clients.redirect_uri_matches(client, WEB)

@@ -55,6 +55,15 @@ def test_tampered_id_token_hint_is_refused(live: Live, person: Account,
                              post_logout_redirect_uri=POST_LOGOUT_URI))
 
 
+def test_id_token_hint_with_an_absurd_iat_is_refused(live: Live) -> None:
+    def segment(value: str) -> str:
+        return base64.urlsafe_b64encode(value.encode()).rstrip(b"=").decode()
+
+    # An integer too large for a float: refused as a bad hint, not a server error.
+    hint = segment('{"alg": "RS256"}') + "." + segment('{"iat": 1' + "0" * 400 + "}") + ".x"
+    assert_page_error(logout(live, id_token_hint=hint))
+
+
 def test_client_id_must_match_the_hint(live: Live, person: Account, rp: Registered) -> None:
     _, issued = sign_in(live, person, rp)
     other, _ = add_client(live.runtime)
