@@ -3,10 +3,12 @@
 The ``keys`` package owns the master key file, the key store (every private
 key wrapped under the master key with AES-256-GCM or SM4-GCM and bound to its
 record), the PKI (root CA, issuing CA, time-stamping authority, department
-document-signing certificates, CRLs), SM2/SM3, and the JOSE recipe layer the
-other packages sign and verify tokens with. Other packages call
-:class:`KeyStore` and :mod:`keys.jws`; raw key material does not leave this
-package except as parsed key objects handed to a signer.
+document-signing certificates, CRLs), SM2/SM3, and the recipe layers the
+other packages sign and verify tokens with: JOSE for JSON tokens
+(:mod:`keys.jws`) and COSE_Sign1 for QR payloads (:mod:`keys.cose`). Other
+packages call :class:`KeyStore`, :mod:`keys.jws` and :mod:`keys.cose`; raw key
+material does not leave this package except as parsed key objects handed to a
+signer.
 """
 
 from .authority import CertificateInfo, PkiLocations

@@ -25,7 +25,7 @@ from .records import KeyRecords
 CRL_VALIDITY = dt.timedelta(days=1)
 # End-entity keys stop signing when their certificate is revoked; CA keys are
 # left alone (revoking the issuing CA is a disaster handled by hand).
-_RETIRE_ON_REVOCATION = frozenset({Purpose.DEPT_SIGNING, Purpose.TSA})
+_RETIRE_ON_REVOCATION = frozenset({Purpose.DEPT_SIGNING, Purpose.TSA, Purpose.TRUST_LIST})
 
 
 @dataclasses.dataclass(frozen=True)
@@ -114,11 +114,28 @@ def create_department_signing(
     )
 
 
+def create_trust_list_signer(
+    records: KeyRecords,
+    session: Session,
+    where: PkiLocations,
+    *,
+    now: dt.datetime,
+    validity_days: int,
+) -> SigningKey:
+    ca = records.active(session, Purpose.ISSUING_CA)
+    return records.create(
+        session, Purpose.TRUST_LIST, Algorithm.ES256, None, now=now, issuer=ca,
+        certify=lambda _, public: pki.make_trust_list_certificate(
+            _ec_public(public), ca_key=_ec(ca.private_key), ca_cert=certificate_of(ca),
+            crl_url=where.issuing_crl, now=now, validity_days=validity_days),
+    )
+
+
 def revoke(session: Session, serial_hex: str, *, reason: str, now: dt.datetime) -> CertificateInfo:
     """Mark a certificate revoked (idempotent: the first revocation stands).
 
-    A revoked department or TSA certificate also retires its key, unpublished,
-    so nothing new is signed with it.
+    A revoked department, TSA or trust-list signer certificate also retires
+    its key, unpublished, so nothing new is signed with it.
     """
     pki.reason_flag(reason)  # refuse unknown reasons before touching anything
     issued = session.get(IssuedCertificate, _canonical_serial(serial_hex))

@@ -70,11 +70,11 @@ def rotate(
     """Replace the active key of a purpose; the old one retires but still verifies."""
     app = _app()
     now = utcnow()
-    publish_until = now + dt.timedelta(days=publish_days)
+    publish_for = dt.timedelta(days=publish_days)
+    publish_until = now + publish_for
     with _errors(), app.session() as session:
         kid = app.keystore.rotate(
-            session, purpose, owner, now=now,
-            publish_for=dt.timedelta(days=publish_days), algorithm=algorithm,
+            session, purpose, owner, now=now, publish_for=publish_for, algorithm=algorithm,
         )
     if as_json:
         click.echo(json.dumps({

@@ -49,4 +49,7 @@ class SM2Error(KeyStoreError):
 
 
 class TokenInvalidError(KeyStoreError):
-    """A JWS/JWT was refused: malformed, unknown kid, bad signature or expired."""
+    """A signed token was refused: malformed, unknown kid, bad signature or expired.
+
+    Raised for JWS/JWT (:mod:`keys.jws`) and COSE_Sign1 (:mod:`keys.cose`) alike.
+    """

@@ -1,6 +1,8 @@
 """Signed tokens (JWS compact / JWT) on python-jose, the safe way.
 
-Other packages sign and verify tokens only through this module:
+Other packages sign and verify JSON tokens (ID and access tokens, client
+assertions, the trust list) only through this module; QR payloads are
+COSE_Sign1 (:mod:`keys.cose`):
 
 * keys are ``cryptography`` key objects, parsed once by the key store and
   handed to python-jose wrapped in its backend classes; python-jose given a

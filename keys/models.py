@@ -29,6 +29,7 @@ class Purpose(enum.StrEnum):
     DEPT_SIGNING = "dept-signing"  # a department's license PDFs (P-256 + certificate)
     DEPT_QR = "dept-qr"  # a department's QR payloads (ES256)
     DEPT_SM2 = "dept-sm2"  # a department's SM2 signatures
+    TRUST_LIST = "trust-list"  # the published trust list (ES256 + certificate), nothing else
 
 
 class KeyRecord(Base):

@@ -174,7 +174,7 @@ class KeyRecords:
     ) -> SigningKey:
         kids = self.active_kids(session, purpose, owner, algorithm)
         if not kids:
-            raise KeyNotFoundError(_describe("no active", purpose, owner, algorithm))
+            raise KeyNotFoundError(no_active_key(purpose, owner, algorithm))
         return self.load(session, kids[0])
 
     def active_set(
@@ -262,9 +262,18 @@ def parse_certificate(der: bytes, kid: str) -> x509.Certificate:
         raise CorruptKeyRecordError(f"key {kid}: certificate does not parse") from None
 
 
-def _describe(prefix: str, purpose: str, owner: str | None, algorithm: str | None) -> str:
+def no_active_key(purpose: str, owner: str | None, algorithm: str | None = None) -> str:
+    """The message of a :class:`KeyNotFoundError` for a missing active key."""
     wanted = " ".join(filter(None, [algorithm, purpose]))
-    return f"{prefix} {wanted} key" + (f" for owner {owner}" if owner else "")
+    return f"no active {wanted} key" + (f" for owner {owner}" if owner else "")
+
+
+def require_aware(now: dt.datetime) -> None:
+    """Refuse a naive time before it reaches a query or a record."""
+    # A naive time would be refused at flush (or, compared as local time,
+    # silently shift publish windows); say so up front.
+    if now.tzinfo is None or now.utcoffset() is None:
+        raise KeyStoreError("times given to the key store must be timezone-aware (UTC)")
 
 
 def _context(kid: str, purpose: str, owner: str | None, public_der: bytes) -> bytes:

@@ -20,6 +20,9 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from keys.errors import CorruptKeyRecordError
 
 _SEAL_VERSION = b"\x01"
+_NONCE_SIZE = 12
+_TAG_SIZE = 16
+_HEADER_SIZE = len(_SEAL_VERSION) + _NONCE_SIZE
 
 
 def derive(master_key: bytes, label: str, length: int = 32) -> bytes:
@@ -29,15 +32,17 @@ def derive(master_key: bytes, label: str, length: int = 32) -> bytes:
 
 
 def seal(key: bytes, plaintext: bytes, context: bytes = b"") -> bytes:
-    nonce = os.urandom(12)
+    """Version byte, random nonce, AES-256-GCM ciphertext and tag; ``context`` is bound as AAD."""
+    nonce = os.urandom(_NONCE_SIZE)
     return _SEAL_VERSION + nonce + AESGCM(key).encrypt(nonce, plaintext, context)
 
 
 def unseal(key: bytes, sealed: bytes, context: bytes = b"") -> bytes:
-    if len(sealed) < 29 or sealed[:1] != _SEAL_VERSION:
+    """The plaintext of :func:`seal`'s output under the same key and context."""
+    if len(sealed) < _HEADER_SIZE + _TAG_SIZE or sealed[:1] != _SEAL_VERSION:
         raise CorruptKeyRecordError("sealed value has an unknown format")
     try:
-        return AESGCM(key).decrypt(sealed[1:13], sealed[13:], context)
+        return AESGCM(key).decrypt(sealed[1:_HEADER_SIZE], sealed[_HEADER_SIZE:], context)
     except InvalidTag:
         raise CorruptKeyRecordError("sealed value does not open with this key") from None
 

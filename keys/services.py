@@ -31,7 +31,7 @@ from .errors import KeyNotFoundError, KeyStoreError, NotInitialisedError
 from .jws import public_jwk
 from .material import Algorithm, PublicKey, SigningKey
 from .models import ACTIVE, RETIRED, KeyRecord, Purpose
-from .records import KeyRecords, match, parse_certificate
+from .records import KeyRecords, match, no_active_key, parse_certificate, require_aware
 from .wrapping import AES_256_GCM, KeyWrapper
 
 
@@ -89,7 +89,7 @@ class KeyStore:
         ES256). An initialised one first has its master key checked
         (:class:`WrongMasterKeyError`, nothing created), then only gaps filled.
         """
-        _require_aware(now)
+        require_aware(now)
         records = self._records
         records.write_check_value(session)
         created: list[str] = []
@@ -140,7 +140,7 @@ class KeyStore:
         ``owner=None`` includes every owner's keys; pass a USCC to accept only
         that department's.
         """
-        _require_aware(now)
+        require_aware(now)
         return {
             kid: self._records.load(session, kid).public_key
             for kid, _ in self._records.published(session, purpose, owner, now)
@@ -150,7 +150,7 @@ class KeyStore:
         self, session: Session, purposes: Iterable[str], *, now: dt.datetime
     ) -> dict[str, Any]:
         """A JWK Set of the published ES256/RS256 keys of ``purposes``."""
-        _require_aware(now)
+        require_aware(now)
         entries = []
         for purpose in purposes:
             for kid, algorithm in self._records.published(session, purpose, None, now):
@@ -176,7 +176,7 @@ class KeyStore:
         verifies) for ``publish_for``. Where several algorithms are active
         (``idp-token``), ``algorithm`` names the one to rotate.
         """
-        _require_aware(now)
+        require_aware(now)
         if purpose in (Purpose.ROOT_CA, Purpose.ISSUING_CA):
             raise KeyStoreError(f"{purpose} keys cannot be rotated: they anchor every certificate")
         if publish_for < dt.timedelta(0):
@@ -186,8 +186,7 @@ class KeyStore:
             stmt = stmt.where(KeyRecord.algorithm == algorithm)
         old = session.scalars(stmt.order_by(KeyRecord.created_at.desc(), KeyRecord.kid)).all()
         if not old:
-            raise KeyNotFoundError(
-                f"no active {purpose} key" + (f" for owner {owner}" if owner else ""))
+            raise KeyNotFoundError(no_active_key(purpose, owner))
         algorithms = sorted({record.algorithm for record in old})
         if len(algorithms) > 1:
             raise KeyStoreError(
@@ -234,7 +233,7 @@ class KeyStore:
         self, session: Session, *, uscc: str, name: str, now: dt.datetime
     ) -> DepartmentKeys:
         """Give a department (by USCC) the keys it lacks: PDF signing, QR, SM2."""
-        _require_aware(now)
+        require_aware(now)
         return departments.create_department_keys(
             self._records, session, self.locations, uscc=uscc, name=name, now=now)
 
@@ -254,7 +253,7 @@ class KeyStore:
                 "the key store has no active tsa key; initialise it first")
         for purpose, owner in wanted:
             if (purpose, owner) not in found:
-                raise KeyNotFoundError(f"no active {purpose} key for owner {owner}")
+                raise KeyNotFoundError(no_active_key(purpose, owner))
         signing, qr, sm2_key, tsa = (found[pair] for pair in wanted)
         return DepartmentMaterials(
             uscc=uscc, signing=signing, qr=qr, sm2=sm2_key, tsa=tsa,
@@ -274,7 +273,7 @@ class KeyStore:
         """
         key = self._service_key(session, Purpose.TSA)
         if at is not None:
-            _require_aware(at)
+            require_aware(at)
             return pades.make_timestamper(key, self.ca_chain(session), fixed_dt=at)
         return self._stamper_of(session, key)
 
@@ -327,10 +326,11 @@ class KeyStore:
     ) -> CertificateInfo:
         """Revoke an issued certificate; ``reason`` is an RFC 5280 name (keyCompromise).
 
-        A revoked department or TSA certificate also retires its key, so the
-        next :meth:`create_department_keys` (or rotation) issues a fresh one.
+        A revoked department, TSA or trust-list signer certificate also retires
+        its key, so the next :meth:`create_department_keys` (or rotation, or
+        :meth:`trust_list_key`) issues a fresh one.
         """
-        _require_aware(now)
+        require_aware(now)
         return authority.revoke(session, serial_hex, reason=reason, now=now)
 
     def certificate(self, session: Session, serial_hex: str) -> CertificateInfo:
@@ -341,7 +341,7 @@ class KeyStore:
         self, session: Session, which: Literal["issuing", "root"] = "issuing", *, now: dt.datetime
     ) -> bytes:
         """A freshly signed DER CRL of the issuing CA or the root (nextUpdate now + 1 day)."""
-        _require_aware(now)
+        require_aware(now)
         if which not in ("issuing", "root"):
             raise KeyStoreError(f"no CRL named {which!r}; use 'issuing' or 'root'")
         purpose = Purpose.ISSUING_CA if which == "issuing" else Purpose.ROOT_CA
@@ -349,7 +349,7 @@ class KeyStore:
 
     def trust_list_key(self, session: Session, *, now: dt.datetime) -> SigningKey:
         """The ES256 key that signs the published trust list (created when missing)."""
-        _require_aware(now)
+        require_aware(now)
         return trust.trust_list_signer(self._records, self.locations, session, now=now)
 
     # -- secrets derived from the master key (see keys.secrets) -------------------
@@ -375,10 +375,3 @@ class KeyStore:
         except KeyNotFoundError:
             raise NotInitialisedError(
                 f"the key store has no active {purpose} key; initialise it first") from None
-
-
-def _require_aware(now: dt.datetime) -> None:
-    # A naive time would be refused at flush (or, compared as local time,
-    # silently shift publish windows); say so up front.
-    if now.tzinfo is None or now.utcoffset() is None:
-        raise KeyStoreError("times given to the key store must be timezone-aware (UTC)")

@@ -1,19 +1,23 @@
 """What a published trust list needs from the key store, and the key that signs it.
 
 Verifiers cache a signed trust list (``docs/trust-list.md``) so they can check
-QR codes offline. This module adds the two things the key store did not have:
+QR codes offline, and check QR codes and PDFs online against the same records.
+This module gives them what :class:`KeyStore` does not:
 
 * :func:`published_keys` lists the keys of a purpose that verify at a moment,
   with their owner and validity window (``verification_keys`` gives only
-  kid → key);
+  kid → key); :func:`published_key` answers the same for one kid;
+* :func:`issued_certificates` and :func:`revocation_times` read the issued
+  certificates and their revocation, as the CRLs are signed from them;
 * :func:`trust_list_signer` (called as :meth:`KeyStore.trust_list_key`)
   returns the ES256 key that signs the trust list, creating it on first use.
   Its certificate is issued by the issuing CA with the ETSI TS 119 612
   extended key usage ``tslSigning``, so a verifier that pins only the root
   certificate can check the list's ``x5c`` chain.
 
-Public keys come from :meth:`KeyStore.verification_keys`, which authenticates
-them against the wrapped private key, never from the table in clear.
+Public keys come from the key store (:meth:`KeyStore.verification_keys`,
+:meth:`KeyStore.key`), which authenticates them against the wrapped private
+key, never from the table in clear.
 """
 
 from __future__ import annotations
@@ -24,15 +28,13 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from cryptography import x509
-from cryptography.hazmat.primitives.asymmetric import ec
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from . import authority, pki
-from .errors import KeyStoreError
-from .material import Algorithm, PublicKey, SigningKey
+from .material import PublicKey, SigningKey
 from .models import ACTIVE, RETIRED, IssuedCertificate, KeyRecord, Purpose
-from .records import KeyRecords, parse_certificate
+from .records import KeyRecords, parse_certificate, require_aware
 
 if TYPE_CHECKING:
     from .services import KeyStore
@@ -50,7 +52,7 @@ __all__ = [
 ]
 
 # A purpose of its own: the trust-list key signs nothing else.
-TRUST_LIST_PURPOSE = "trust-list"
+TRUST_LIST_PURPOSE = Purpose.TRUST_LIST
 TSL_SIGNING = pki.TSL_SIGNING
 TRUST_LIST_SIGNER_DAYS = 1096
 # A new signer is made this long before the current certificate ends, so a
@@ -108,8 +110,7 @@ def published_key(
     keystore: KeyStore, session: Session, kid: str, purpose: str, *, now: dt.datetime
 ) -> PublishedKey | None:
     """The key ``kid`` if it is of ``purpose`` and verifies at ``now``; else None."""
-    if now.utcoffset() is None:
-        raise KeyStoreError("times given to the key store must be timezone-aware (UTC)")
+    require_aware(now)
     if not isinstance(kid, str) or not kid or len(kid) > 64:
         return None
     record = session.get(KeyRecord, kid)
@@ -176,18 +177,8 @@ def trust_list_signer(records: KeyRecords, locations: authority.PkiLocations,
             and now + RENEW_BEFORE < certificate.not_valid_after_utc
         ):
             return key
-    ca = records.active(session, Purpose.ISSUING_CA)
-    ca_certificate = authority.certificate_of(ca)
-
-    def certify(private: object, public: object) -> x509.Certificate:
-        assert isinstance(public, ec.EllipticCurvePublicKey)
-        assert isinstance(ca.private_key, ec.EllipticCurvePrivateKey)
-        return pki.make_trust_list_certificate(
-            public, ca_key=ca.private_key, ca_cert=ca_certificate,
-            crl_url=locations.issuing_crl, now=now, validity_days=TRUST_LIST_SIGNER_DAYS)
-
-    key = records.create(session, TRUST_LIST_PURPOSE, Algorithm.ES256, None, now=now,
-                         issuer=ca, certify=certify)
+    key = authority.create_trust_list_signer(records, session, locations, now=now,
+                                             validity_days=TRUST_LIST_SIGNER_DAYS)
     for record in session.scalars(select(KeyRecord).where(
             KeyRecord.purpose == TRUST_LIST_PURPOSE, KeyRecord.status == ACTIVE,
             KeyRecord.kid != key.kid)):

@@ -8,11 +8,14 @@ identifiers (GB/T 36904 style) live in ``license_vault.identifiers`` and its
 errors derive from ``license_vault.errors.LicenseVaultError``.
 
 Modules: ``departments`` (issuers, their keys and back-end clients),
-``catalogue`` (license types), ``issuance`` (validate, number, render, sign,
-seal, store, record), ``blobs`` and ``fsck`` (the content-addressed, encrypted store),
-``lifecycle`` (status, expiry, renewal), ``reading`` (what verifiers call:
-``find_license``, ``find_by_signed_revision``, ``license_status``,
-``face_data``, ``seal_record``, ``validation_material``, ``read_pdf``),
-``views`` (the ``/api/v1`` blueprint) and ``cli``. Nothing is imported here,
-so importing the identifiers or errors stays cheap.
+``catalogue`` (license types) with ``definitions`` (their JSON schema and
+face-data checks) and ``validity`` (periods, dates in China), ``holders``
+(holder IDs: validated, sealed, masked), ``issuance`` (validate, number,
+render, sign, seal, store, record), ``blobs`` and ``fsck`` (the
+content-addressed, encrypted store), ``sql`` (the two atomic statements
+issuance relies on), ``lifecycle`` (status, expiry, renewal), ``reading``
+(what verifiers call: ``find_license``, ``find_by_signed_revision``,
+``license_status``, ``face_data``, ``seal_record``, ``validation_material``,
+``read_pdf``), ``views`` (the ``/api/v1`` blueprint), ``cli`` and ``demo``.
+Nothing is imported here, so importing the identifiers or errors stays cheap.
 """

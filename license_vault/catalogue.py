@@ -34,7 +34,6 @@ __all__ = [
     "get_type",
     "issuers_of",
     "list_types",
-    "may_issue",
     "parse_definition",
     "type_for_issuer",
     "type_spec",
@@ -148,10 +147,6 @@ def _spec(definition: dict[str, Any]) -> TypeSpec:
 def _parsed(definition: str) -> TypeSpec:
     # Stored definitions were accepted once; parsing one per issuance is wasted work.
     return parse_definition(json.loads(definition))
-
-
-def may_issue(session: Session, type_code: str, department_id: int) -> bool:
-    return session.get(LicenseTypeIssuer, (type_code, department_id)) is not None
 
 
 def list_types(session: Session) -> list[LicenseType]:

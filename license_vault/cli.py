@@ -17,7 +17,6 @@ import click
 from sqlalchemy.orm import Session
 
 from license_vault import catalogue, departments, issuance, lifecycle, reading
-from license_vault.blobs import open_blob_store
 from license_vault.errors import InvalidField, InvalidRequest, NotFound
 from license_vault.fsck import DEFAULT_GRACE, fsck
 from license_vault.models import License
@@ -41,11 +40,7 @@ class RuntimeLike(Protocol):
 
 
 def make_vault(runtime: RuntimeLike) -> issuance.Vault:
-    settings = runtime.settings
-    return issuance.Vault(runtime.keystore,
-                          open_blob_store(settings.blob_backend, settings.blob_dir,
-                                          runtime.keystore),
-                          settings.issuer)
+    return issuance.open_vault(runtime.keystore, runtime.settings)
 
 
 def emit(data: Any, as_json: bool, lines: list[str]) -> None:
@@ -337,8 +332,9 @@ def vault() -> None:
 
 @vault.command("fsck")
 @click.option("--dry-run", is_flag=True, help="Report only; delete nothing.")
-@click.option("--grace-minutes", type=click.IntRange(1), default=int(DEFAULT_GRACE.seconds / 60),
-              show_default=True, help="Leave unreferenced blobs younger than this.")
+@click.option("--grace-minutes", type=click.IntRange(1),
+              default=DEFAULT_GRACE // dt.timedelta(minutes=1), show_default=True,
+              help="Leave unreferenced blobs younger than this.")
 @json_option
 @click.pass_obj
 def vault_fsck(runtime: RuntimeLike, dry_run: bool, grace_minutes: int, as_json: bool) -> None:

@@ -13,16 +13,18 @@ import datetime as dt
 import re
 import unicodedata
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, get_args
 
 from license_vault import identifiers
 from license_vault.errors import InvalidField, InvalidLicenseIdentifier, InvalidLicenseType
 from license_vault.validity import ValidityRule
 from signing.fonts import has_glyph
+from signing.render import RowKind
 
 __all__ = ["FIELD_TYPES", "HOLDER_KINDS", "FieldSpec", "TypeSpec", "parse_definition"]
 
-FIELD_TYPES = ("text", "date", "money", "enumeration", "multiline")
+# A face field is printed as a row of its type: the types are the renderer's row kinds.
+FIELD_TYPES: tuple[str, ...] = get_args(RowKind)
 HOLDER_KINDS = ("person", "entity")
 DEFAULT_MAX_LENGTH = {"text": 100, "date": 10, "money": 16, "enumeration": 50,
                       "multiline": 2000}
@@ -139,10 +141,6 @@ class TypeSpec:
     issuers: tuple[str, ...] = ()
     description: str = ""
     valid_from_field: str = ""  # a date field the validity starts on by default (成立日期)
-
-    @property
-    def definer_uscc(self) -> str:
-        return self.code[:18]
 
     def field(self, key: str) -> FieldSpec:
         for spec in self.fields:

@@ -16,7 +16,6 @@ from sqlalchemy.orm import Session
 
 from idp.demo import DEMO_ENTITY, DEMO_ID_NUMBER, DEMO_NAME, DEMO_USCC
 from license_vault import catalogue, departments, issuance
-from license_vault.blobs import open_blob_store
 from license_vault.holders import resolve_holder
 from license_vault.models import Department, License
 from yiwang.database import utcnow
@@ -76,8 +75,7 @@ def seed_demo(session: Session, keystore: Any, settings: Settings) -> list[str]:
     for definition in demo_type_definitions():
         catalogue.add_license_type(session, definition, now=now)
     session.commit()
-    vault = issuance.Vault(keystore, open_blob_store(settings.blob_backend, settings.blob_dir,
-                                                     keystore), settings.issuer)
+    vault = issuance.open_vault(keystore, settings)
     for uscc, type_code, holder_id, fields in DEMO_LICENSES:
         license = _existing(session, keystore, type_code, holder_id)
         if license is None:

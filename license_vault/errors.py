@@ -69,7 +69,6 @@ class InvalidLicenseIdentifier(LicenseVaultError, ValueError):
 
     def __init__(self, message: str, part: str) -> None:
         super().__init__(message)
-        self.message = message
         self.part = part
 
 
@@ -161,10 +160,10 @@ class DepartmentExists(Conflict):
 
 
 class LicenseTypeExists(Conflict, CatalogueError):
-    """A different license type with this code is already in the catalogue."""
+    """A different license type with this code is already in the catalogue.
 
-    error = "conflict"
-    status = 409
+    Conflict comes first, so it answers 409 ``conflict``, not CatalogueError's 400.
+    """
 
 
 # --- failures of ours (500) ----------------------------------------------------------------

@@ -38,7 +38,7 @@ class FsckReport:
 
     @property
     def consistent(self) -> bool:
-        """No license lacks its bytes and no stray blob is left (young ones aside)."""
+        """Every license has its bytes, undamaged (stray blobs do not count: fsck deletes them)."""
         return not (self.missing or self.damaged)
 
     def to_json(self) -> dict[str, Any]:

@@ -17,7 +17,8 @@ from idp.errors import IdentifierError
 from idp.identifiers import ric, uscc
 from license_vault.errors import InvalidHolder
 
-__all__ = ["HOLDER_SEAL", "Holder", "SealingBox", "holder_key", "resolve_holder", "unseal_id"]
+__all__ = ["HOLDER_SEAL", "Holder", "SealingBox", "holder_key", "mask_uscc", "resolve_holder",
+           "unseal_id"]
 
 HOLDER_SEAL = "vault holder id"
 _SEAL_CONTEXT = b"license-holder"
@@ -68,8 +69,20 @@ def resolve_holder(box: SealingBox, kind: str, holder_id: object, *,
         index = accounts.lookup_index(box, canonical)  # type: ignore[arg-type]
         assert index is not None  # the number was validated above
         return Holder(kind, canonical, index, ric.mask(canonical), ric.mask(canonical))
-    return Holder(kind, canonical, canonical, uscc.mask(canonical),
-                  canonical[:8] + "*" * (len(canonical) - 8))
+    return Holder(kind, canonical, canonical, uscc.mask(canonical), mask_uscc(canonical))
+
+
+def mask_uscc(code: str) -> str:
+    """A USCC as QR codes and verifier pages show it: the first eight characters, then stars.
+
+    A USCC is public (``uscc.mask`` shows it whole), but a QR payload's
+    holder ID must contain ``*``; the eight kept are the authority, entity
+    type and region.
+
+    >>> mask_uscc("91110108MA01W8XK31")
+    '91110108**********'
+    """
+    return code[:8] + "*" * (len(code) - 8)
 
 
 def holder_key(box: SealingBox, holder_id: str) -> tuple[str, str] | None:

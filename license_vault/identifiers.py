@@ -76,8 +76,8 @@ PREFIX = "1.2.156.3005.2"
 TYPE_CODE_LENGTH = 21
 SERIAL_ALPHABET = string.digits + string.ascii_uppercase
 # 20 characters of 36 give about 103 bits, beyond guessing. Validation accepts
-# 16 (about 83 bits) and caps the length so that a
-# hostile input cannot make us hash megabytes.
+# 16 (about 83 bits) and caps the length so that a hostile input cannot make
+# us hash megabytes.
 SERIAL_LENGTH = 20
 SERIAL_MIN_LENGTH = 16
 SERIAL_MAX_LENGTH = 64

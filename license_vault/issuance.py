@@ -37,7 +37,7 @@ import dataclasses
 import datetime as dt
 import hashlib
 from collections.abc import Mapping
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from sqlalchemy import insert, update
 from sqlalchemy.exc import IntegrityError
@@ -46,10 +46,10 @@ from sqlalchemy.orm import Session, make_transient_to_detached
 from keys import sm2
 from keys.errors import KeyStoreError
 from license_vault import catalogue, identifiers
-from license_vault.blobs import BlobInfo, BlobStore
+from license_vault.blobs import BlobInfo, BlobStore, open_blob_store
 from license_vault.definitions import TypeSpec
 from license_vault.errors import Conflict, InvalidField, IssuanceError, NotAllowed
-from license_vault.holders import Holder, resolve_holder, seal_id
+from license_vault.holders import Holder, SealingBox, resolve_holder, seal_id
 from license_vault.models import Department, License, LicenseEvent, ValidationItem
 from license_vault.sql import insert_ignore, next_in_sequence
 from license_vault.validity import Period, china_date
@@ -65,7 +65,11 @@ from signing import (
     sign_pdf,
 )
 
-__all__ = ["SEAL_USER_ID", "IssueRequest", "Vault", "issue", "seal_message"]
+if TYPE_CHECKING:
+    from keys import KeyStore
+    from yiwang.settings import Settings
+
+__all__ = ["SEAL_USER_ID", "IssueRequest", "Vault", "issue", "open_vault", "seal_message"]
 
 VALID = "01"
 SUPERSEDED = "99"  # "other": the status a renewed version takes
@@ -76,14 +80,11 @@ IDENTIFIER_ATTEMPTS = 3
 CRL_REUSE = dt.timedelta(minutes=1)
 
 
-class VaultKeyStore(Protocol):
-    """What issuance needs of ``keys.KeyStore``."""
+class VaultKeyStore(SealingBox, Protocol):
+    """What issuance needs of ``keys.KeyStore``: sealing holder IDs, and the keys."""
 
     def department_materials(self, session: Session, uscc: str) -> Any: ...
     def crl(self, session: Session, which: Any = "issuing", *, now: dt.datetime) -> bytes: ...
-    def seal(self, label: str, plaintext: bytes, context: bytes = b"") -> bytes: ...
-    def unseal(self, label: str, sealed: bytes, context: bytes = b"") -> bytes: ...
-    def blind_index(self, label: str, value: str) -> str: ...
     def sm2_public_key(self, session: Session, kid: str) -> bytes: ...
 
 
@@ -116,6 +117,12 @@ class Vault:
         der = self.keystore.crl(session, which, now=now)
         self.crl_cache[which] = (now, der)
         return der
+
+
+def open_vault(keystore: KeyStore, settings: Settings) -> Vault:
+    """The vault the settings describe: its blob store and the public issuer URL."""
+    blobs = open_blob_store(settings.blob_backend, settings.blob_dir, keystore)
+    return Vault(keystore, blobs, settings.issuer)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -177,13 +184,27 @@ def prepare(session: Session, vault: Vault, *, department: Department, request: 
                          f"{spec.name} ({spec.code})", field="type")
     holder = resolve_holder(vault.keystore, spec.holder_kind, request.holder_id,
                             type_name=spec.name)
+    return make_draft(session, vault, spec, department, holder, request.fields,
+                      valid_from=request.valid_from, valid_until=request.valid_until, now=now)
+
+
+def make_draft(session: Session, vault: Vault, spec: TypeSpec, department: Department,
+               holder: Holder, fields: Mapping[str, object], *, valid_from: dt.date | None,
+               valid_until: dt.date | None, now: dt.datetime, version: int = 1,
+               predecessor: License | None = None, reason: str | None = None) -> Draft:
+    """Check the face data and the period, load the keys: the draft of a new or renewed license.
+
+    Issuing on ``now`` (its date in China); ``valid_from`` defaults to the
+    type's ``valid_from_field``, then to the issue date.
+    """
     issue_date = china_date(now)
-    face = spec.check_face(request.fields, issue_date=issue_date)
+    face = spec.check_face(fields, issue_date=issue_date)
     period = spec.validity.period(
-        issue_date=issue_date, valid_from=request.valid_from or spec.default_valid_from(face),
-        valid_until=request.valid_until)
+        issue_date=issue_date, valid_from=valid_from or spec.default_valid_from(face),
+        valid_until=valid_until)
     return Draft(spec, department, holder, face, issue_date, period,
-                 load_materials(session, vault, department.uscc, now))
+                 load_materials(session, vault, department.uscc, now),
+                 version=version, predecessor=predecessor, reason=reason)
 
 
 def load_materials(session: Session, vault: Vault, uscc: str, now: dt.datetime) -> Materials:
@@ -292,11 +313,6 @@ def license_face(draft: Draft, identifier: str, number: str, url: str) -> Licens
         identifier=identifier, qr_url=url, validity_label=spec.validity_label)
 
 
-def store_blob(session: Session, vault: Vault, produced: Produced, now: dt.datetime) -> BlobInfo:
-    """Write the PDF bytes; durable (filesystem) or in this transaction (database)."""
-    return vault.blobs.put(session, produced.pdf, now=now)
-
-
 def record(session: Session, vault: Vault, draft: Draft, produced: Produced, blob: BlobInfo,
            *, actor: str, now: dt.datetime) -> License:
     """Insert the license, its validation material and its history (not committed)."""
@@ -373,7 +389,8 @@ def commit_license(session: Session, vault: Vault, draft: Draft, produced: Produ
                    actor: str, now: dt.datetime) -> License:
     """Store the blob, record the license and commit; roll back on any failure."""
     try:
-        blob = store_blob(session, vault, produced, now)
+        # Durable before the license names it (filesystem), or in this transaction (database).
+        blob = vault.blobs.put(session, produced.pdf, now=now)
         license = record(session, vault, draft, produced, blob, actor=actor, now=now)
         session.commit()
         vault.stored_items.update(license.validation_items)

@@ -29,7 +29,8 @@ from license_vault.holders import resolve_holder, unseal_id
 from license_vault.models import Department, License, LicenseEvent
 from license_vault.validity import china_date, end_of_validity
 
-__all__ = ["FINAL", "STATUSES", "LicenseStatus", "renew", "set_status", "status_at"]
+__all__ = ["FINAL", "STATUSES", "LicenseStatus", "renew", "set_status", "status_at",
+           "successor_identifier"]
 
 STATUSES: dict[str, tuple[str, str]] = {
     "01": ("valid", "有效"),
@@ -112,7 +113,7 @@ def _check_reason(reason: object) -> str:
 
 
 def _check_changeable(session: Session, license: License, current: LicenseStatus) -> None:
-    if current.superseded_by is not None or _successor(session, license) is not None:
+    if current.superseded_by is not None or successor_identifier(session, license) is not None:
         raise Conflict(f"license {license.identifier} is superseded by a newer version; "
                        "change the current version")
     if current.code in FINAL:
@@ -120,7 +121,8 @@ def _check_changeable(session: Session, license: License, current: LicenseStatus
                        "which is final")
 
 
-def _successor(session: Session, license: License) -> str | None:
+def successor_identifier(session: Session, license: License) -> str | None:
+    """The identifier of the version that renewed ``license``, if any (whenever issued)."""
     return session.scalar(select(License.identifier).where(License.predecessor_id == license.id))
 
 
@@ -186,14 +188,10 @@ def renew(session: Session, vault: issuance.Vault, license: License, *,
     holder = resolve_holder(vault.keystore, license.holder_kind,
                             unseal_id(vault.keystore, license.holder_id_sealed),
                             type_name=spec.name)
-    issue_date = china_date(now)
-    face = spec.check_face({**license.face, **changes}, issue_date=issue_date)
-    period = spec.validity.period(
-        issue_date=issue_date, valid_from=valid_from or spec.default_valid_from(face),
-        valid_until=valid_until)
-    draft = issuance.Draft(spec, department, holder, face, issue_date, period,
-                           issuance.load_materials(session, vault, department.uscc, now),
-                           version=license.version + 1, predecessor=license, reason=reason)
+    draft = issuance.make_draft(session, vault, spec, department, holder,
+                                {**license.face, **changes}, valid_from=valid_from,
+                                valid_until=valid_until, now=now, version=license.version + 1,
+                                predecessor=license, reason=reason)
     session.commit()  # ends the read; nothing was written
     identifier = str(identifiers.parse(license.identifier).with_version(draft.version))
     produced = issuance.produce(draft, issuer=vault.issuer, identifier=identifier,

@@ -75,7 +75,7 @@ class LicenseType(Base):
     name: Mapped[str] = mapped_column(String(60))
     definer: Mapped[str] = mapped_column(String(200))
     holder_kind: Mapped[str] = mapped_column(String(6))
-    # The definition as accepted (see license_vault.catalogue), issuers excluded.
+    # The definition as accepted (see license_vault.definitions), issuers excluded.
     definition: Mapped[dict[str, Any]] = mapped_column(JSON)
     created_at: Mapped[dt.datetime]
 

@@ -17,6 +17,7 @@ import dataclasses
 import datetime as dt
 from typing import Any, Protocol
 
+from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -36,6 +37,7 @@ from license_vault.models import (
 
 __all__ = [
     "SealRecord",
+    "Sm2Keys",
     "ValidationMaterial",
     "face_data",
     "find_by_signed_revision",
@@ -53,6 +55,8 @@ __all__ = [
 
 
 class Sm2Keys(Protocol):
+    """What reading a seal record needs of ``keys.KeyStore``."""
+
     def sm2_public_key(self, session: Session, kid: str) -> bytes: ...
 
 
@@ -104,10 +108,6 @@ def predecessor_identifier(session: Session, license: License) -> str | None:
     return session.scalar(select(License.identifier).where(License.id == license.predecessor_id))
 
 
-def successor_identifier(session: Session, license: License) -> str | None:
-    return session.scalar(select(License.identifier).where(License.predecessor_id == license.id))
-
-
 @dataclasses.dataclass(frozen=True)
 class SealRecord:
     """The SM2 seal: ``signature`` (DER) over ``SM3(pdf) || identifier``.
@@ -134,7 +134,7 @@ class SealRecord:
                           self.user_id.encode("ascii"))
 
     def to_json(self) -> dict[str, Any]:
-        r, s = _decode_der_signature(self.signature)
+        r, s = decode_dss_signature(self.signature)
         return {
             "algorithm": "SM2", "hash": "SM3", "user_id": self.user_id, "kid": self.kid,
             "signed_data": "SM3(pdf) || identifier (32 bytes, then the identifier in ASCII)",
@@ -143,12 +143,6 @@ class SealRecord:
             "public_key": self.public_key.hex(), "public_key_pem": sm2.public_key_pem(
                 self.public_key),
         }
-
-
-def _decode_der_signature(der: bytes) -> tuple[int, int]:
-    from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
-
-    return decode_dss_signature(der)
 
 
 def seal_record(session: Session, keystore: Sm2Keys, license: License) -> SealRecord:
@@ -233,7 +227,7 @@ def license_json(session: Session, keystore: Sm2Keys, license: License, *, at: d
         "issued_at": license.issued_at.isoformat(),
         "status": status.to_json() if status is not None else None,
         "predecessor": predecessor_identifier(session, license),
-        "successor": successor_identifier(session, license),
+        "successor": lifecycle.successor_identifier(session, license),
         "pdf": {"sha256": license.pdf_sha256, "sm3": license.pdf_sm3, "size": license.pdf_size,
                 "signing_certificate_serial": license.signing_certificate_serial},
         "seal": seal_record(session, keystore, license).to_json(),

@@ -20,7 +20,6 @@ from flask import Blueprint, Flask, Response, current_app, jsonify, request
 from idp import resources
 from idp.errors import InsufficientScope, InvalidToken, OAuthError
 from license_vault import catalogue, departments, issuance, lifecycle, reading
-from license_vault.blobs import open_blob_store
 from license_vault.errors import InvalidRequest, LicenseVaultError, NotAllowed, NotFound
 from license_vault.models import Department, License, LicenseType
 from license_vault.validity import parse_date
@@ -43,11 +42,7 @@ blueprint = Blueprint("license_vault_api", __name__, url_prefix="/api/v1")
 def init_app(app: Flask) -> None:
     """Build the vault from the app's runtime and register the API."""
     runtime = app.extensions["yiwang"]
-    settings = runtime.settings
-    app.extensions["license_vault"] = issuance.Vault(
-        runtime.keystore,
-        open_blob_store(settings.blob_backend, settings.blob_dir, runtime.keystore),
-        settings.issuer)
+    app.extensions["license_vault"] = issuance.open_vault(runtime.keystore, runtime.settings)
     app.register_blueprint(blueprint)
 
 

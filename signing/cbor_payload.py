@@ -39,6 +39,26 @@ from keys import cose
 from keys.errors import TokenInvalidError
 from signing.errors import PayloadError
 
+__all__ = [
+    "FACE_DIGEST_BYTES",
+    "IDENTIFIER_PREFIX",
+    "KEY_FACE_DIGEST",
+    "KEY_HOLDER_ID",
+    "KEY_HOLDER_NAME",
+    "KEY_IDENTIFIER",
+    "KEY_ISSUED_AT",
+    "KEY_VALID_FROM",
+    "KEY_VALID_UNTIL",
+    "KEY_VERSION",
+    "MAX_HOLDER_NAME_LENGTH",
+    "MAX_IDENTIFIER_LENGTH",
+    "MAX_MASKED_ID_LENGTH",
+    "PAYLOAD_VERSION",
+    "QrPayload",
+    "decode_payload",
+    "encode_payload",
+]
+
 PAYLOAD_VERSION = 1
 FACE_DIGEST_BYTES = 16
 MAX_IDENTIFIER_LENGTH = 160
@@ -111,7 +131,7 @@ class QrPayload:
                 or len(self.holder_name_masked) > MAX_HOLDER_NAME_LENGTH):
             raise PayloadError(f"the masked holder name must be 1 to {MAX_HOLDER_NAME_LENGTH} "
                                "characters of text")
-        check_masked_id(self.holder_id_masked)
+        _check_masked_id(self.holder_id_masked)
         _check_date("valid_from", self.valid_from)
         if self.valid_until is not None:
             _check_date("valid_until", self.valid_until)
@@ -256,12 +276,6 @@ def _decode_checked(data: bytes) -> QrPayload:
     )
 
 
-def check_identifier(identifier: object) -> str:
-    """Return the identifier if it has the structure the issuer is derived from."""
-    _identifier_issuer(identifier)
-    return str(identifier)
-
-
 def _identifier_issuer(identifier: object) -> str:
     """The issuer USCC of an identifier that has the structure it is derived from."""
     if (
@@ -302,12 +316,11 @@ def _is_canonical_uscc(code: str) -> bool:
     return values[-1] == -sum(map(operator.mul, values, _USCC_WEIGHTS)) % 31
 
 
-def check_masked_id(masked: object) -> str:
+def _check_masked_id(masked: object) -> None:
     if not isinstance(masked, str) or not masked or len(masked) > MAX_MASKED_ID_LENGTH:
         raise PayloadError("holder_id_masked must be a short non-empty string")
     if "*" not in masked:
         raise PayloadError("holder_id_masked must be masked (contain '*'), never a full ID")
-    return masked
 
 
 def _check_date(name: str, value: object) -> None:

@@ -37,11 +37,6 @@ class QrSymbol:
     size: int
     pixels: bytes
 
-    @property
-    def modules(self) -> tuple[tuple[bool, ...], ...]:
-        """Rows of dark (True) and light (False) modules, top row first."""
-        return tuple(tuple(pixel == DARK for pixel in self._row(row)) for row in range(self.size))
-
     def dark_runs(self) -> list[tuple[int, int, int]]:
         """Horizontal runs of dark modules as (row, first column, length), top row first."""
         return [(row, match.start(), match.end() - match.start())

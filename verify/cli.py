@@ -21,6 +21,7 @@ from typing import Any
 
 import click
 
+from license_vault.validity import CHINA
 from verify import images, pdf, trust_list
 from verify.errors import TrustListError, VerifyError
 from verify.services import Verifier
@@ -31,7 +32,6 @@ __all__ = ["EXIT_INVALID", "EXIT_UNDETERMINED", "EXIT_VALID", "verify_command"]
 EXIT_VALID = 0
 EXIT_INVALID = 1
 EXIT_UNDETERMINED = 2
-CHINA = dt.timezone(dt.timedelta(hours=8))
 _MAX_FILE = max(pdf.MAX_PDF_BYTES, images.MAX_IMAGE_BYTES)
 _FILE_SUFFIXES = (".pdf", ".png", ".jpg", ".jpeg", ".webp", ".gif", ".bmp")
 

@@ -31,7 +31,6 @@ from asn1crypto import cms
 from asn1crypto import x509 as asn1_x509
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives.serialization import Encoding
 from pyhanko.pdf_utils import generic
 from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.sign.diff_analysis import ModificationLevel
@@ -41,6 +40,7 @@ from pyhanko.sign.validation.status import PdfSignatureStatus, SignatureCoverage
 from pyhanko_certvalidator import CertificateValidator, ValidationContext
 from pyhanko_certvalidator.errors import PathBuildingError, PathValidationError, ValidationError
 
+from keys.pades import asn1_certificate
 from verify import bombs, revocation
 from verify.revocation import Answer, RevocationList
 from verify.verdict import Facet, Reason
@@ -140,7 +140,7 @@ def _check_signature(signature: EmbeddedPdfSignature, trust: PdfTrust,
                      findings: PdfFindings) -> None:
     facets = findings.facets
     claimed_time = _timestamp_time(signature.signer_info)
-    roots = [_asn1(root) for root in trust.roots]
+    roots = [asn1_certificate(root) for root in trust.roots]
     context = ValidationContext(trust_roots=roots, allow_fetching=False,
                                 moment=claimed_time, revocation_mode="soft-fail")
     try:
@@ -378,10 +378,6 @@ def _bounded_stream(reference: object) -> bytes | None:
 
 def _within_validity(certificate: x509.Certificate, moment: dt.datetime) -> bool:
     return certificate.not_valid_before_utc <= moment <= certificate.not_valid_after_utc
-
-
-def _asn1(certificate: x509.Certificate) -> asn1_x509.Certificate:
-    return asn1_x509.Certificate.load(certificate.public_bytes(Encoding.DER))
 
 
 def _iso(moment: dt.datetime | None) -> str:

@@ -52,12 +52,7 @@ class QrFindings:
     facets: dict[str, Facet]
     token: str | None = None
     kid: str | None = None
-    payload: QrPayload | None = None
-
-    @property
-    def genuine(self) -> bool:
-        return all(self.facets.get(name, Facet()).passed
-                   for name in ("well_formed", "known_key", "signature"))
+    payload: QrPayload | None = None  # set only when the code is genuine and its key fits
 
 
 def examine(text: object, keys: KeySource, *, issuer: str, at: dt.datetime) -> QrFindings:
@@ -156,7 +151,7 @@ def _refused(findings: QrFindings, token: str, lookup: _KeyLookup, why: str) -> 
             Reason.QR_SIGNATURE_INVALID, "the protected header names no key (unsigned code)")
         return
     findings.kid = kid
-    key = lookup.key if lookup.kid is not None else _KeyLookup(lookup._keys, lookup._at).found(kid)
+    key = lookup.key if lookup.kid is not None else lookup.found(kid)
     if key is None:
         facets["known_key"] = Facet.fail(
             Reason.QR_UNKNOWN_KEY, f"key {kid!r} is not in the trust list (forged, or the "

@@ -45,6 +45,9 @@ _UNAVAILABLE = "the vault could not be consulted"
 _NOT_CONSULTED = Facet.skip(_OFFLINE)
 _OFFLINE_VAULT_FACETS: Mapping[str, Facet] = {
     "in_vault": _NOT_CONSULTED, "matches_vault": _NOT_CONSULTED, "status": _NOT_CONSULTED}
+# The facets of each verdict that only the vault can answer.
+_QR_VAULT_FACETS = ("in_vault", "matches_vault", "status", "in_force")
+_PDF_VAULT_FACETS = ("in_vault", "matches_vault", "seal_ok", "status", "in_force")
 
 
 class LiveKeys:
@@ -124,7 +127,7 @@ class Verifier:
                         self.session, license, at)
                     view = vault.license_view(self.session, license, status)
             except Exception:  # our failure, not the input's: no verdict
-                self._unavailable(facets, ("in_vault", "matches_vault", "status", "in_force"))
+                self._unavailable(facets, _QR_VAULT_FACETS)
                 view = None
         return QrVerdict(at=at, online=True, license=view, kid=findings.kid,
                          identifier=None if payload is None else payload.identifier, **facets)
@@ -159,14 +162,13 @@ class Verifier:
         view = None
         digest = findings.signed_revision_sha256
         if not online:
-            for name in ("in_vault", "matches_vault", "seal_ok", "status", "in_force"):
-                facets[name] = Facet.skip(_OFFLINE)
+            for name in _PDF_VAULT_FACETS:
+                facets[name] = _NOT_CONSULTED
         elif findings.genuine and findings.signer is not None and digest is not None:
             try:
-                view = self._pdf_vault(findings, facets, at)
+                view = self._pdf_vault(findings, digest, facets, at)
             except Exception:
-                self._unavailable(facets, ("in_vault", "matches_vault", "seal_ok", "status",
-                                           "in_force"))
+                self._unavailable(facets, _PDF_VAULT_FACETS)
                 view = None
         signer = findings.signer
         return PdfVerdict(
@@ -174,11 +176,11 @@ class Verifier:
             signing_time=findings.signing_time, signed_revision_sha256=digest,
             signer=None if signer is None else signer.subject.rfc4514_string(), **facets)
 
-    def _pdf_vault(self, findings: pdf.PdfFindings, facets: dict[str, Facet],
+    def _pdf_vault(self, findings: pdf.PdfFindings, digest: str, facets: dict[str, Facet],
                    at: dt.datetime) -> LicenseView | None:
         assert findings.signer is not None and findings.signed_revision is not None
         in_vault, matches, license = vault.match_pdf(
-            self.session, digest=str(findings.signed_revision_sha256),
+            self.session, digest=digest,
             identifier=findings.identifier, signer_serial=findings.signer.serial_number,
             signer_uscc=_serial_number(findings.signer))
         facets.update(in_vault=in_vault, matches_vault=matches)

@@ -62,7 +62,8 @@ COMPACT_PATH = "/trust-list.jws"
 LIFETIME = dt.timedelta(days=7)
 REFRESH = dt.timedelta(days=1)
 MAX_TOKEN_BYTES = 4 * 1024 * 1024
-_QR_ALG = "ES256"
+# The one algorithm of the trust list and of the QR keys it lists.
+_ES256 = "ES256"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -123,6 +124,9 @@ class TrustList:
         """The departments' signing-certificate revocations as of the list's date.
 
         Each list speaks only for the certificates the trust list names.
+        ``certificates`` is not needed: the parameter lets this method serve
+        as :attr:`verify.pdf.PdfTrust.revocation`, which passes the
+        certificates in question.
         """
         revoked: dict[bytes, dict[int, dt.datetime]] = {}
         known: dict[bytes, set[int]] = {}
@@ -159,10 +163,10 @@ def build_document(session: Session, keystore: KeyStore, *, issuer: str,
         names.setdefault(info.owner, _organisation(info.certificate))
     qr_keys: dict[str, list[dict[str, Any]]] = {}
     for key in key_trust.published_keys(keystore, session, Purpose.DEPT_QR, now=now):
-        if key.owner is None or key.algorithm != _QR_ALG:
+        if key.owner is None or key.algorithm != _ES256:
             continue
         qr_keys.setdefault(key.owner, []).append({
-            "kid": key.kid, "jwk": jws.public_jwk(key.kid, key.public_key, _QR_ALG),
+            "kid": key.kid, "jwk": jws.public_jwk(key.kid, key.public_key, _ES256),
             "valid_from": _iso(key.created_at),
             "retired_at": None if key.retired_at is None else _iso(key.retired_at),
             "valid_until": None if key.publish_until is None else _iso(key.publish_until),
@@ -259,7 +263,7 @@ def load(token: object, *, root: x509.Certificate, at: dt.datetime,
     if not isinstance(public_key, ec.EllipticCurvePublicKey):
         raise TrustListError("the trust list signer's key is not an EC P-256 key")
     try:
-        claims = jws.verify(text, {kid: public_key}, [_QR_ALG],
+        claims = jws.verify(text, {kid: public_key}, [_ES256],
                             require=("iat", "exp"), at=at)
     except (TokenInvalidError, KeyStoreError) as exc:
         raise TrustListError(f"the trust list does not verify: {exc}") from None
@@ -354,7 +358,7 @@ def _header(token: str) -> dict[str, Any]:
 
 
 def _jwk_key(jwk: Mapping[str, Any]) -> ec.EllipticCurvePublicKey:
-    if jwk.get("kty") != "EC" or jwk.get("crv") != "P-256" or jwk.get("alg", _QR_ALG) != _QR_ALG:
+    if jwk.get("kty") != "EC" or jwk.get("crv") != "P-256" or jwk.get("alg", _ES256) != _ES256:
         raise TrustListError("QR keys must be ES256 (EC P-256) JWKs")
     x, y = (int.from_bytes(_b64url(jwk[name]), "big") for name in ("x", "y"))
     return ec.EllipticCurvePublicNumbers(x, y, ec.SECP256R1()).public_key()

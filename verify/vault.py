@@ -9,12 +9,12 @@ being checked.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Protocol
 
 from sqlalchemy.orm import Session
 
 from license_vault import catalogue, lifecycle, reading
 from license_vault.errors import LicenseVaultError
+from license_vault.holders import mask_uscc
 from license_vault.models import Department, License, LicenseType
 from license_vault.validity import china_date
 from signing.cbor_payload import QrPayload
@@ -32,10 +32,6 @@ STATUS_REASONS = {
     "07": Reason.REVOKED,
     "99": Reason.OTHER_STATUS,
 }
-
-
-class Sm2Keys(Protocol):
-    def sm2_public_key(self, session: Session, kid: str) -> bytes: ...
 
 
 def match_pdf(session: Session, *, digest: str, identifier: str | None,
@@ -69,7 +65,7 @@ def match_pdf(session: Session, *, digest: str, identifier: str | None,
             Reason.DOES_NOT_MATCH_VAULT,
             f"signed with certificate {signer_serial:x}, the vault recorded "
             f"{license.signing_certificate_serial}"), license
-    issuer_uscc = license.identifier.split(".")[6]
+    issuer_uscc = _issuer_uscc(license)
     if signer_uscc != issuer_uscc:
         return in_vault, Facet.fail(
             Reason.DOES_NOT_MATCH_VAULT,
@@ -103,7 +99,7 @@ def match_qr(session: Session, payload: QrPayload, *, token: str, kid: str
     return in_vault, Facet.ok("the code is the one the vault issued"), license
 
 
-def seal_facet(session: Session, keystore: Sm2Keys, license: License,
+def seal_facet(session: Session, keystore: reading.Sm2Keys, license: License,
                signed_revision: bytes) -> Facet:
     """The SM2 seal record verifies over this very file and identifier."""
     try:
@@ -160,7 +156,7 @@ def license_view(session: Session, license: License,
         source="vault", identifier=license.identifier,
         type_name=type_name,
         license_number=license.license_number,
-        issuer_uscc=license.identifier.split(".")[6],
+        issuer_uscc=_issuer_uscc(license),
         issuer_name=department.name if department is not None else None,
         holder_name=license.holder_name, holder_id_masked=holder_id, fields=fields,
         valid_from=license.valid_from, valid_until=license.valid_until,
@@ -202,9 +198,12 @@ def masked_holder_id(license: License) -> str:
     whole, so it is masked here as the QR payload masks it (first eight kept).
     """
     shown = license.holder_id_masked
-    if "*" in shown:
-        return shown
-    return shown[:8] + "*" * (len(shown) - 8)
+    return shown if "*" in shown else mask_uscc(shown)
+
+
+def _issuer_uscc(license: License) -> str:
+    # The 7th dot-separated part of an identifier the vault itself validated.
+    return license.identifier.split(".")[6]
 
 
 def _period(license: License) -> str:

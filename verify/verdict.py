@@ -223,15 +223,11 @@ class Verdict:
 
     @property
     def bottom_line(self) -> Reason:
-        for name in self.FACETS:
-            facet: Facet = getattr(self, name)
-            if facet.failed:
-                assert facet.reason is not None
-                return facet.reason
-        for name in self.required:
-            if not getattr(self, name).passed:
-                return Reason.UNAVAILABLE
-        return Reason.VALID
+        deciding = self._deciding()
+        if deciding is None:
+            return Reason.VALID
+        facet = deciding[1]
+        return Reason.UNAVAILABLE if facet.reason is None else facet.reason
 
     @property
     def valid(self) -> bool:
@@ -244,15 +240,26 @@ class Verdict:
     @property
     def detail(self) -> str:
         """The English detail of the facet that decided the bottom line."""
+        deciding = self._deciding()
+        if deciding is None:
+            return ""
+        name, facet = deciding
+        if facet.failed:
+            return facet.detail
+        return facet.detail or f"{name} was not checked"
+
+    def _deciding(self) -> tuple[str, Facet] | None:
+        """The facet the bottom line rests on: the first failed one, in check order, else
+        the first required one not passed; None when every required facet passed."""
         for name in self.FACETS:
             facet: Facet = getattr(self, name)
             if facet.failed:
-                return facet.detail
+                return name, facet
         for name in self.required:
             facet = getattr(self, name)
             if not facet.passed:
-                return facet.detail or f"{name} was not checked"
-        return ""
+                return name, facet
+        return None
 
     def facets(self) -> list[tuple[str, Facet]]:
         return [(name, getattr(self, name)) for name in self.FACETS]

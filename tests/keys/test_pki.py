@@ -188,6 +188,22 @@ def test_revoking_twice_keeps_the_first_revocation(store: Store) -> None:
         assert second == first
 
 
+def test_revoking_the_trust_list_signer_certificate_stops_its_key_signing(store: Store) -> None:
+    # Like a department's or the TSA's: a revoked end-entity certificate must not
+    # keep signing, or verifiers that check the CRL would refuse every new list.
+    keystore = store.keystore
+    with store.sessions.begin() as session:
+        revoked = keystore.trust_list_key(session, now=store.now)
+        assert revoked.certificate is not None
+        keystore.revoke_certificate(session, format(revoked.certificate.serial_number, "x"),
+                                    reason="keyCompromise", now=store.now)
+        later = store.now + dt.timedelta(minutes=1)
+        signer = keystore.trust_list_key(session, now=later)
+        assert signer.kid != revoked.kid and signer.certificate is not None
+        assert signer.certificate.serial_number != revoked.certificate.serial_number
+        assert revoked.kid not in keystore.verification_keys(session, "trust-list", now=later)
+
+
 def test_certificates_never_outlive_their_issuer() -> None:
     now = dt.datetime(2030, 1, 1, tzinfo=dt.UTC)
     root_key, issuing_key = builders.new_ec_key(), builders.new_ec_key()
