@@ -176,7 +176,7 @@ class FilesystemBlobStore:
         info = describe(data)
         target = self.path(info.sha256)
         try:
-            if target.exists():
+            if target.exists() and self._holds(target, info.sha256):
                 os.utime(target)  # a fresh time keeps fsck's hands off until we commit
                 return info
             sealed = self.cipher.seal(info.sha256, data)
@@ -199,6 +199,18 @@ class FilesystemBlobStore:
         except OSError as exc:
             raise BlobStoreError(f"cannot store blob {info.sha256}: {exc.strerror}") from exc
         return info
+
+    def _holds(self, target: Path, sha256: str) -> bool:
+        """Whether an existing file opens to the bytes it is named after.
+
+        A damaged file (disk rot, a bad copy) is replaced rather than named by
+        a new license.
+        """
+        try:
+            self.cipher.unseal(sha256, target.read_bytes())  # checks the digest too
+        except (OSError, BlobStoreError):
+            return False
+        return True
 
     def _make_folders(self, folder: Path) -> list[Path]:
         """Create the fan-out folders of a blob; returns those created, outermost first."""

@@ -129,6 +129,20 @@ def test_damaged_blob_is_refused_on_read_and_reported_by_fsck(backend_world: Wor
     assert not report.consistent and not report.orphans_deleted
 
 
+def test_storing_bytes_again_repairs_a_damaged_file(fresh_world: World) -> None:
+    blobs = fresh_world.vault.blobs
+    assert isinstance(blobs, FilesystemBlobStore)
+    with fresh_world.session() as session:
+        info = blobs.put(session, PDF, now=utcnow())
+    path = blobs.path(info.sha256)
+    path.write_bytes(path.read_bytes()[:-1] + b"\x00")
+    with fresh_world.session() as session:
+        with pytest.raises(BlobStoreError, match="damaged"):
+            blobs.get(session, info.sha256)
+        blobs.put(session, PDF, now=utcnow())
+        assert blobs.get(session, info.sha256) == PDF
+
+
 def test_no_plaintext_pdf_or_id_number_is_at_rest(backend_world: World) -> None:
     holder = person_id(7)
     license = backend_world.issue(PHYSICIAN, holder)  # the 医师执业证书 face prints the ID
