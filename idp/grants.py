@@ -28,6 +28,7 @@ from sqlalchemy.orm import Session
 
 from idp.errors import InvalidGrant, InvalidRequest
 from idp.models import AuthorizationCode, Grant, Person, RefreshToken, RevokedToken
+from yiwang.database import insert_ignore
 
 __all__ = [
     "NewGrant",
@@ -296,9 +297,8 @@ def refresh_token_grant(session: Session, token: str, *, now: dt.datetime) -> Gr
 
 
 def revoke_access_token(session: Session, jti: str, expires_at: dt.datetime) -> None:
-    if session.get(RevokedToken, jti) is None:
-        session.add(RevokedToken(jti=jti, expires_at=expires_at))
-        session.flush()
+    # Insert-or-nothing: two revocations of one token at once must not collide.
+    insert_ignore(session, RevokedToken, [{"jti": jti, "expires_at": expires_at}], key="jti")
 
 
 def is_token_revoked(session: Session, jti: str) -> bool:

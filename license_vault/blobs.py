@@ -48,7 +48,7 @@ from keys.errors import KeyStoreError
 from keys.sm2 import sm3
 from license_vault.errors import BlobStoreError
 from license_vault.models import StoredBlob
-from license_vault.sql import insert_ignore
+from yiwang.database import insert_ignore
 
 __all__ = [
     "BLOB_KEY_LABEL",

@@ -51,7 +51,7 @@ from license_vault.definitions import TypeSpec
 from license_vault.errors import Conflict, InvalidField, IssuanceError, NotAllowed
 from license_vault.holders import Holder, SealingBox, resolve_holder, seal_id
 from license_vault.models import Department, License, LicenseEvent, ValidationItem
-from license_vault.sql import insert_ignore, next_in_sequence
+from license_vault.sql import next_in_sequence
 from license_vault.validity import Period, china_date
 from signing import (
     FaceRow,
@@ -64,6 +64,7 @@ from signing import (
     sign_payload,
     sign_pdf,
 )
+from yiwang.database import insert_ignore
 
 if TYPE_CHECKING:
     from keys import KeyStore

@@ -1,33 +1,14 @@
-"""Two statements both supported backends (SQLite ≥ 3.35, PostgreSQL) run atomically."""
+"""The printed-number counter: one atomic statement on both backends (SQLite ≥ 3.35, PostgreSQL)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
-
 from sqlalchemy import update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from license_vault.models import NumberCounter
 
-__all__ = ["insert_ignore", "next_in_sequence"]
-
-
-def insert_ignore(session: Session, model: type[Any], rows: Sequence[dict[str, Any]], *,
-                  key: str) -> None:
-    """INSERT the rows, skipping those whose ``key`` exists (``ON CONFLICT DO NOTHING``).
-
-    A write without a read first: on SQLite a transaction that starts with a
-    read and then writes fails if another connection committed in between.
-    """
-    if not rows:
-        return
-    connection = session.connection()
-    insert = postgresql.insert if connection.dialect.name == "postgresql" else sqlite.insert
-    connection.execute(insert(model).on_conflict_do_nothing(index_elements=[key]),
-                       list(rows))
+__all__ = ["next_in_sequence"]
 
 
 def next_in_sequence(session: Session, stem: str) -> int:

@@ -8,9 +8,11 @@ so they never depend on Flask.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from typing import Any, ClassVar
 
 from sqlalchemy import DateTime, Engine, MetaData, create_engine, event
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
@@ -125,3 +127,18 @@ def close_session(_exc: BaseException | None = None) -> None:
     session: Session | None = g.pop("_yiwang_db_session", None)
     if session is not None:
         session.close()
+
+
+def insert_ignore(session: Session, model: type[Any], rows: Sequence[dict[str, Any]], *,
+                  key: str) -> None:
+    """INSERT the rows, skipping those whose ``key`` exists (``ON CONFLICT DO NOTHING``).
+
+    A write without a read first: on SQLite a transaction that starts with a
+    read and then writes fails if another connection committed in between.
+    """
+    if not rows:
+        return
+    connection = session.connection()
+    insert = postgresql.insert if connection.dialect.name == "postgresql" else sqlite.insert
+    connection.execute(insert(model).on_conflict_do_nothing(index_elements=[key]),
+                       list(rows))
