@@ -28,7 +28,6 @@ import hashlib
 import http.client
 import json
 import os
-import platform
 import re
 import secrets
 import shutil
@@ -41,6 +40,8 @@ import time
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
+
+from common import machine
 
 ROOT = Path(__file__).resolve().parent.parent
 YIWANG = ROOT / ".venv" / "bin" / "yiwang"
@@ -136,16 +137,6 @@ def phase(name: str, pids: list[int], count: int, connections: int, job: Any) ->
               "server_cpu_ms_per_request": round(1000 * used / count, 3)}
     print(json.dumps(result, ensure_ascii=False))
     return result
-
-
-def machine() -> dict[str, str]:
-    model = "unknown"
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            model = line.split(":", 1)[1].strip()
-            break
-    return {"nproc": str(os.cpu_count()), "cpu": model, "python": platform.python_version(),
-            "date": time.strftime("%Y-%m-%d")}
 
 
 def main() -> None:

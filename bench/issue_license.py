@@ -30,37 +30,19 @@ import io
 import os
 import platform
 import statistics
-import sys
 import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
+from common import FIELDS, FOOD, SAMR, holder, machine, vault_world
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.sign import fields, signers
 
-from idp.identifiers import uscc
-from license_vault import catalogue, departments, identifiers, issuance
-from license_vault.blobs import open_blob_store
-from license_vault.demo import DEMO_LICENSES, demo_type_definitions
+from license_vault import departments, identifiers, issuance
 from signing import DEFAULT_BYTES_RESERVED, render_license, sign_pdf
 from yiwang.app import create_app
 from yiwang.database import utcnow
-from yiwang.instance import initialise
-from yiwang.runtime import Runtime
-from yiwang.settings import Settings
-
-FOOD = "11100000000013127D002"
-SAMR = "113501000031763279"
-FIELDS = next(fields for _, code, _, fields in DEMO_LICENSES if code == FOOD)
-
-
-def holder(sequence: int) -> str:
-    body = f"{sequence:08d}"
-    partial = f"91350100{body}{uscc.calc_organisation_check_digit(body)}"
-    return partial + uscc.calc_check_digit(partial)
 
 
 def timed(function: Callable[[], object], runs: int) -> list[float]:
@@ -70,16 +52,6 @@ def timed(function: Callable[[], object], runs: int) -> list[float]:
         function()
         times.append((time.perf_counter() - start) * 1000)
     return times
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 TARGET = 1.5  # end to end at most 1.5x the cost of pyHanko signing alone
@@ -104,21 +76,10 @@ def main() -> None:
     args = parser.parse_args()
 
     folder = Path(tempfile.mkdtemp(prefix="yiwang-bench-"))
-    overrides = {"database_url": args.database_url} if args.database_url else {}
-    settings = Settings.from_env({}, instance=folder, master_key_file=folder / "master.key",
-                                 issuer="https://zwfw.yiwang.example.gov.cn",
-                                 blob_backend=args.blob_backend, log_level="WARNING",
-                                 **overrides)
-    runtime = Runtime(settings)
-    initialise(runtime)
-    with runtime.session() as session:
-        registered = departments.register_department(
-            session, runtime.keystore, uscc=SAMR, name="福州市市场监督管理局", now=utcnow())
-        catalogue.add_license_type(session, demo_type_definitions()[1], now=utcnow())
-    vault = issuance.Vault(runtime.keystore,
-                           open_blob_store(settings.blob_backend, settings.blob_dir,
-                                           runtime.keystore),
-                           settings.issuer)
+    runtime, vault, registered = vault_world(
+        folder, database_url=args.database_url, issuer="https://zwfw.yiwang.example.gov.cn",
+        blob_backend=args.blob_backend)
+    settings = runtime.settings
     counter = iter(range(1, 10**9))
 
     def issue() -> None:
@@ -177,7 +138,8 @@ def main() -> None:
     for function in cases.values():
         timed(function, args.warmup)
 
-    print(f"# {dt.date.today().isoformat()}  {os.cpu_count()} CPUs  {cpu_model()}  "
+    cpu = machine()["cpu"]
+    print(f"# {dt.date.today().isoformat()}  {os.cpu_count()} CPUs  {cpu}  "
           f"Python {platform.python_version()}  {settings.database_url.split(':')[0]}  "
           f"blobs: {settings.blob_backend}  runs: {args.runs}  "
           f"load average {os.getloadavg()[0]:.1f}")

@@ -25,7 +25,7 @@ PDF files:
   chain validation at the timestamp, revocation from the CA's records, the
   vault lookup by signed-revision SHA-256, the SM2 seal, status and face data.
 
-Run: ``.venv/bin/python bench/verify.py [--rounds 40] [--batch 200]``.
+Run: ``.venv/bin/python bench/verify_license.py [--rounds 40] [--batch 200]``.
 Results are reported in ``docs/benchmarks.md`` ("Verification").
 """
 
@@ -36,16 +36,13 @@ import base64
 import io
 import json
 import os
-import platform
 import statistics
-import sys
 import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
+from common import FIELDS, FOOD, SAMR, holder, machine, vault_world
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
@@ -53,46 +50,18 @@ from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.sign.validation import validate_pdf_signature
 from pyhanko_certvalidator import ValidationContext
 
-from idp.identifiers import uscc
 from keys import cose
 from keys.pades import asn1_certificate
-from license_vault import catalogue, departments, issuance, reading
-from license_vault.blobs import open_blob_store
-from license_vault.demo import DEMO_LICENSES, demo_type_definitions
+from license_vault import departments, issuance, reading
 from signing.payload import parse_qr_url, verify_payload
 from verify import Reason, Verifier, trust_list, verify_qr_offline
 from yiwang.database import utcnow
-from yiwang.instance import initialise
 from yiwang.runtime import Runtime
-from yiwang.settings import Settings
-
-FOOD = "11100000000013127D002"
-SAMR = "113501000031763279"
-FIELDS = next(fields for _, code, _, fields in DEMO_LICENSES if code == FOOD)
-
-
-def holder(sequence: int) -> str:
-    body = f"{sequence:08d}"
-    partial = f"91350100{body}{uscc.calc_organisation_check_digit(body)}"
-    return partial + uscc.calc_check_digit(partial)
 
 
 def build(folder: Path, database_url: str | None) -> tuple[Runtime, bytes, str]:
-    settings = Settings.from_env(
-        {}, instance=folder, master_key_file=folder / "master.key",
-        database_url=database_url or f"sqlite:///{folder / 'yiwang.db'}",
-        issuer="https://yiwang.bench")
-    runtime = Runtime(settings)
-    initialise(runtime)
-    now = utcnow()
-    with runtime.session() as session:
-        departments.register_department(session, runtime.keystore, uscc=SAMR,
-                                        name="福州市市场监督管理局", now=now)
-        for definition in demo_type_definitions():
-            catalogue.add_license_type(session, {**definition, "issuers": [SAMR]}, now=now)
-    vault = issuance.Vault(runtime.keystore, open_blob_store("filesystem", settings.blob_dir,
-                                                              runtime.keystore),
-                           settings.issuer)
+    runtime, vault, _ = vault_world(folder, database_url=database_url,
+                                    issuer="https://yiwang.bench")
     with runtime.session() as session:
         department = departments.get_department(session, SAMR)
         license = issuance.issue(session, vault, department=department, request=(
@@ -201,7 +170,7 @@ def main() -> None:
                 session.close()  # type: ignore[attr-defined]
         finally:
             runtime.dispose()
-    environment = {"python": platform.python_version(), "cpu": _cpu(), "nproc": os.cpu_count(),
+    environment = {**machine(),
                    "load": os.getloadavg(), "database": "postgresql" if args.database_url
                    else "sqlite", "rounds": args.rounds}
     if args.json:
@@ -212,16 +181,6 @@ def main() -> None:
     print(table("QR offline (ratio to raw ECDSA)", qr_rows))
     print()
     print(table("PDF (ratio to bare pyHanko)", pdf_rows))
-
-
-def _cpu() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 if __name__ == "__main__":
