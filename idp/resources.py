@@ -82,7 +82,15 @@ def live_access_token(session: Session, provider: Provider, token: str,
     grant = grants.active_grant(session, str(gid), now=now)
     if grant is None:
         raise InvalidToken("The access token has been revoked.")
+    if grant.person_id is not None and _enabled_person(session, grant.person_id) is None:
+        raise InvalidToken("The person behind this token can no longer log in.")
     return claims, grant
+
+
+def _enabled_person(session: Session, person_id: int | None) -> Person | None:
+    """The person, unless disabled: a disabled person's tokens are dead everywhere."""
+    person = session.get(Person, person_id) if person_id is not None else None
+    return person if person is not None and person.disabled_at is None else None
 
 
 def userinfo(session: Session, provider: Provider, token: str,
@@ -93,8 +101,7 @@ def userinfo(session: Session, provider: Provider, token: str,
     if grant is None or "openid" not in scopes:
         raise InsufficientScope("The access token was not issued for the openid scope.")
     person = session.get(Person, grant.person_id)
-    if person is None or person.disabled_at is not None:
-        raise InvalidToken("The person behind this token can no longer log in.")
+    assert person is not None  # live_access_token checked it
     info: dict[str, Any] = {"sub": claims["sub"]}
     if "profile" in scopes:
         info["name"] = person.name
@@ -134,7 +141,7 @@ def introspect(session: Session, provider: Provider, client: Client, token: str,
     grant = grants.refresh_token_grant(session, token, now=now)
     if grant is None or grant.client_id != client.client_id:
         return inactive
-    person = session.get(Person, grant.person_id)
+    person = _enabled_person(session, grant.person_id)
     if person is None:
         return inactive
     return {

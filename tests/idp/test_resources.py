@@ -202,3 +202,16 @@ def test_public_clients_cannot_introspect(live: Live, person: Account) -> None:
     response = requests.post(live.url + "/introspect", timeout=5,
                              data={"token": "x", "client_id": public.client_id})
     assert response.status_code == 401 and response.json()["error"] == "invalid_client"
+
+
+def test_tokens_of_a_disabled_person_are_inactive_everywhere(live: Live, person: Account,
+                                                             rp: Registered) -> None:
+    from idp.models import Person
+
+    issued = tokens(live, person, rp)
+    assert introspect(live, rp, issued["refresh_token"])["active"] is True
+    with live.session() as session:
+        session.get(Person, person.person_id).disabled_at = utcnow()
+    assert introspect(live, rp, issued["access_token"]) == {"active": False}
+    assert introspect(live, rp, issued["refresh_token"]) == {"active": False}
+    assert_invalid_token(userinfo(live, issued["access_token"]))
