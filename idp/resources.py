@@ -100,8 +100,9 @@ def userinfo(session: Session, provider: Provider, token: str,
     scopes = set(str(claims.get("scope", "")).split())
     if grant is None or "openid" not in scopes:
         raise InsufficientScope("The access token was not issued for the openid scope.")
-    person = session.get(Person, grant.person_id)
-    assert person is not None  # live_access_token checked it
+    person = _enabled_person(session, grant.person_id)
+    if person is None:
+        raise InvalidToken("The person behind this token can no longer log in.")
     info: dict[str, Any] = {"sub": claims["sub"]}
     if "profile" in scopes:
         info["name"] = person.name
