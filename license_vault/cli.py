@@ -16,6 +16,7 @@ from typing import Any, Protocol
 import click
 from sqlalchemy.orm import Session
 
+from idp.cli import emit, json_option
 from license_vault import catalogue, departments, issuance, lifecycle, reading
 from license_vault.errors import InvalidField, InvalidRequest, NotFound
 from license_vault.fsck import DEFAULT_GRACE, fsck
@@ -43,15 +44,6 @@ def make_vault(runtime: RuntimeLike) -> issuance.Vault:
     return issuance.open_vault(runtime.keystore, runtime.settings)
 
 
-def emit(data: Any, as_json: bool, lines: list[str]) -> None:
-    if as_json:
-        click.echo(json.dumps(data, ensure_ascii=False, indent=2, default=str))
-    else:
-        for line in lines:
-            click.echo(line)
-
-
-json_option = click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 date_type = click.DateTime(["%Y-%m-%d"])
 
 

@@ -12,11 +12,12 @@ import datetime as dt
 from collections.abc import Mapping
 from typing import Any
 
+from idp.identifiers.ric import CHINA_TIME
 from license_vault.errors import InvalidField, InvalidLicenseType
 
 __all__ = ["CHINA", "Period", "ValidityRule", "china_date", "end_of_validity", "parse_date"]
 
-CHINA = dt.timezone(dt.timedelta(hours=8), "CST")
+CHINA = CHINA_TIME  # one definition of Beijing time, shared with the ID-number checks
 RULES = ("permanent", "years")
 MAX_YEARS = 50
 
