@@ -36,8 +36,9 @@ import functools
 import hashlib
 import io
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from asn1crypto import tsp, x509
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
@@ -204,13 +205,29 @@ def _signed_revision_end(data: bytes) -> int:
     if not signatures:
         raise SignatureError("the file has no signature")
     first = min(signatures, key=lambda signature: signature.signed_revision)
-    byte_range = [int(value) for value in first.byte_range]
-    if len(byte_range) != 4 or byte_range[0] != 0 or min(byte_range) < 0:
-        raise SignatureError(f"malformed signature ByteRange {byte_range}")
-    _, first_length, second_start, second_length = byte_range
+    end = signed_range_end(first.byte_range, len(data))
+    if end is None:
+        raise SignatureError(f"signature ByteRange {list(first.byte_range)} does not fit the file")
+    return end
+
+
+def signed_range_end(byte_range: Sequence[Any], size: int) -> int | None:
+    """Where a signature's ByteRange ends, if it is well formed for a file of ``size`` bytes.
+
+    Well formed: four non-negative integers, starting at 0, the gap for the
+    signature after the first part, the second part within the file. ``None``
+    otherwise (the caller decides whether that is an error or a verdict).
+    """
+    try:
+        values = [int(value) for value in byte_range]
+    except (TypeError, ValueError):
+        return None
+    if len(values) != 4 or values[0] != 0 or min(values) < 0:
+        return None
+    _, first_length, second_start, second_length = values
     end = second_start + second_length
-    if not first_length < second_start <= end <= len(data):
-        raise SignatureError(f"signature ByteRange {byte_range} does not fit the file")
+    if not first_length < second_start <= end <= size:
+        return None
     return end
 
 

@@ -41,6 +41,7 @@ from pyhanko_certvalidator import CertificateValidator, ValidationContext
 from pyhanko_certvalidator.errors import PathBuildingError, PathValidationError, ValidationError
 
 from keys.pades import asn1_certificate
+from signing.pades import signed_range_end
 from verify import bombs, revocation
 from verify.revocation import Answer, RevocationList
 from verify.verdict import Facet, Reason
@@ -125,7 +126,7 @@ def examine(data: object, trust: PdfTrust) -> PdfFindings:
         facets["signed"] = Facet.fail(Reason.NOT_SIGNED, "the PDF has no signature")
         return findings
     signature = min(signatures, key=lambda candidate: candidate.signed_revision)
-    end = _signed_end(signature, len(data))
+    end = signed_range_end(signature.byte_range, len(data))
     if end is None:
         facets["well_formed"] = Facet.fail(
             Reason.MALFORMED, "the signature's byte range does not fit the file (truncated?)")
@@ -323,20 +324,6 @@ def _identifier(signature: EmbeddedPdfSignature) -> str | None:
     except Exception:  # absent or malformed: simply no identifier
         return None
     return str(subject) if isinstance(subject, (str, generic.TextStringObject)) else None
-
-
-def _signed_end(signature: EmbeddedPdfSignature, size: int) -> int | None:
-    try:
-        values = [int(value) for value in signature.byte_range]
-    except (TypeError, ValueError):
-        return None
-    if len(values) != 4 or values[0] != 0 or min(values) < 0:
-        return None
-    _, first_length, second_start, second_length = values
-    end = second_start + second_length
-    if not first_length < second_start <= end <= size:
-        return None
-    return end
 
 
 def _embedded_crls(reader: PdfFileReader,
