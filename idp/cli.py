@@ -31,6 +31,9 @@ class RuntimeLike(Protocol):
     @property
     def keystore(self) -> Any: ...
 
+    @property
+    def settings(self) -> Any: ...
+
     def session(self) -> contextlib.AbstractContextManager[Session]: ...
 
 
@@ -286,4 +289,5 @@ def client_disable(runtime: RuntimeLike, client_id: str, as_json: bool) -> None:
     """Disable a client: no more log-ins, tokens or introspection for it."""
     with runtime.session() as session:
         data = _client_json(clients.disable_client(session, client_id, now=utcnow()))
-    emit(data, as_json, [f"client {client_id} disabled"])
+    emit(data, as_json, [f"client {client_id} disabled (running servers refuse it within "
+                         f"{runtime.settings.client_cache_seconds} s)"])

@@ -14,6 +14,7 @@ import datetime as dt
 import hmac
 import re
 import secrets
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 from urllib.parse import unquote, urlsplit, urlunsplit
@@ -35,6 +36,7 @@ __all__ = [
     "AUTH_METHODS",
     "GRANT_TYPES",
     "USER_SCOPES",
+    "ClientCache",
     "ClientSpec",
     "Credentials",
     "authenticate",
@@ -323,10 +325,59 @@ def _method_allowed(registered: str, presented: str) -> bool:
     return presented == registered or {registered, presented} <= _SECRET_METHODS
 
 
+class ClientCache:
+    """Clients as last read from the database, held for a few seconds per process.
+
+    Client authentication is the only query a ``client_credentials`` request
+    needs; holding the records lets a department back end fetch tokens without
+    touching the database. What can go stale is bounded: a credential that
+    fails against a held record is checked again against the database before
+    it is refused (so a rotated secret or new client keys work at once), and a
+    disabled client is refused at most ``seconds`` later on every node, well
+    within the life of the access tokens it already holds, which disabling
+    cannot recall anyway. Unknown client ids are never held.
+
+    The records are shared between threads: read them, never change them.
+    """
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self._held: dict[str, tuple[float, Client]] = {}
+
+    def held(self, client_id: str) -> Client | None:
+        entry = self._held.get(client_id)
+        if entry is None or time.monotonic() - entry[0] >= self.seconds:
+            return None
+        return entry[1]
+
+    def load(self, session: Session, client_id: str) -> Client | None:
+        client = load_client(session, client_id)
+        if client is None or self.seconds <= 0:
+            self._held.pop(client_id, None)
+        else:
+            self._held[client_id] = (time.monotonic(), client)
+        return client
+
+
 def authenticate(session: Session, credentials: Credentials, *, audiences: Iterable[str],
-                 now: dt.datetime) -> Client:
+                 now: dt.datetime, cache: ClientCache) -> Client:
     """The client, if it authenticated with the method it registered; else invalid_client."""
-    client = load_client(session, credentials.client_id) if credentials.client_id else None
+    if not credentials.client_id:
+        raise InvalidClient("Client authentication failed.")
+    held = cache.held(credentials.client_id)
+    try:
+        return _checked(session, held or cache.load(session, credentials.client_id),
+                        credentials, audiences, now)
+    except InvalidClient:
+        if held is None:
+            raise
+    # The held record may predate a rotated secret or new client keys.
+    return _checked(session, cache.load(session, credentials.client_id), credentials,
+                    audiences, now)
+
+
+def _checked(session: Session, client: Client | None, credentials: Credentials,
+             audiences: Iterable[str], now: dt.datetime) -> Client:
     if client is None or client.disabled_at is not None:
         raise InvalidClient("Client authentication failed.")
     if not _method_allowed(client.auth_method, credentials.method):

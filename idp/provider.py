@@ -1,6 +1,6 @@
 """The identity provider's process-wide objects, built once per app.
 
-Only derived secrets and a short-lived key cache live here; every piece of
+Only derived secrets and short-lived caches of keys and clients live here; every piece of
 state another node would need is in the database.
 """
 
@@ -11,6 +11,7 @@ import functools
 from typing import Protocol
 
 from idp.accounts import SecretBox
+from idp.clients import ClientCache
 from idp.throttle import Throttle
 from idp.tokens import PAIRWISE_LABEL, KeySource, TokenKeys
 
@@ -43,6 +44,8 @@ class ProviderSettings(Protocol):
     @property
     def code_ttl(self) -> int: ...
     @property
+    def client_cache_seconds(self) -> int: ...
+    @property
     def session_ttl(self) -> int: ...
 
 
@@ -68,6 +71,10 @@ class Provider:
 
     def url(self, endpoint: str) -> str:
         return self.issuer + ENDPOINTS[endpoint]
+
+    @functools.cached_property
+    def clients(self) -> ClientCache:
+        return ClientCache(self.settings.client_cache_seconds)
 
     @functools.cached_property
     def throttle(self) -> Throttle:

@@ -100,6 +100,10 @@ SETTINGS: tuple[Setting, ...] = (
             "Seconds a rotated refresh token may be retried before reuse revokes its family.",
             _non_negative_int, lambda s: 10),
     Setting("code_ttl", "Authorization code lifetime in seconds.", _positive_int, lambda s: 60),
+    Setting("client_cache_seconds",
+            "Seconds a process may reuse a client record it read; a disabled client is "
+            "refused at most this much later.",
+            _non_negative_int, lambda s: 5),
     Setting("session_ttl", "Single sign-on session lifetime in seconds.",
             _positive_int, lambda s: 8 * 3600),
     Setting("max_upload_bytes", "Largest request body accepted, in bytes.",
@@ -123,6 +127,7 @@ class Settings:
     refresh_token_ttl: int
     refresh_grace_seconds: int
     code_ttl: int
+    client_cache_seconds: int
     session_ttl: int
     max_upload_bytes: int
     log_level: str

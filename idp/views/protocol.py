@@ -56,7 +56,7 @@ def authenticated_client(form: dict[str, str], endpoint: str) -> Client:
     credentials = clients.parse_credentials(request.headers.get("Authorization"), form)
     return clients.authenticate(current_session(), credentials,
                                 audiences=(p.issuer, p.url("token_endpoint"), p.url(endpoint)),
-                                now=now())
+                                now=now(), cache=p.clients)
 
 
 @blueprint.get("/.well-known/openid-configuration")

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import time
 
 import pytest
+from sqlalchemy import event
 from sqlalchemy.orm import Session
 
 from idp import clients
@@ -110,11 +112,65 @@ def test_basic_credentials_are_form_decoded(session: Session) -> None:
 def test_wrong_secret_and_disabled_client_fail(session: Session) -> None:
     client, secret = register(session)
     good = clients.Credentials("client_secret_basic", client.client_id, secret=secret)
-    assert clients.authenticate(session, good, audiences=(), now=NOW).client_id == client.client_id
+    uncached = clients.ClientCache(0)
+    assert clients.authenticate(session, good, audiences=(), now=NOW,
+                                cache=uncached).client_id == client.client_id
     with pytest.raises(InvalidClient):
         clients.authenticate(session, clients.Credentials(
             "client_secret_basic", client.client_id, secret=(secret or "") + "x"),
-            audiences=(), now=NOW)
+            audiences=(), now=NOW, cache=uncached)
     clients.disable_client(session, client.client_id, now=NOW)
     with pytest.raises(InvalidClient):
-        clients.authenticate(session, good, audiences=(), now=NOW)
+        clients.authenticate(session, good, audiences=(), now=NOW, cache=uncached)
+
+
+def count_client_queries(session: Session) -> list[str]:
+    seen: list[str] = []
+
+    def record(_conn, _cursor, statement, *_args) -> None:  # type: ignore[no-untyped-def]
+        if "idp_clients" in statement:
+            seen.append(statement)
+
+    event.listen(session.get_bind(), "before_cursor_execute", record)
+    return seen
+
+
+def test_cache_holds_a_client_and_a_rotated_secret_works_at_once(session: Session) -> None:
+    client, secret = register(session)
+    cache = clients.ClientCache(60)
+    queries = count_client_queries(session)
+    old = clients.Credentials("client_secret_basic", client.client_id, secret=secret)
+    clients.authenticate(session, old, audiences=(), now=NOW, cache=cache)
+    clients.authenticate(session, old, audiences=(), now=NOW, cache=cache)
+    assert len(queries) == 1
+
+    # A failure against the held record asks the database before refusing.
+    rotated = clients.rotate_secret(session, client.client_id, now=NOW)
+    queries.clear()
+    new = clients.Credentials("client_secret_basic", client.client_id, secret=rotated)
+    assert clients.authenticate(session, new, audiences=(), now=NOW,
+                                cache=cache).client_id == client.client_id
+    assert len(queries) == 1
+    with pytest.raises(InvalidClient):
+        clients.authenticate(session, old, audiences=(), now=NOW, cache=cache)
+
+
+def test_cache_refuses_a_disabled_client_once_its_record_expires(
+        session: Session, monkeypatch: pytest.MonkeyPatch) -> None:
+    client, secret = register(session)
+    cache = clients.ClientCache(5)
+    good = clients.Credentials("client_secret_basic", client.client_id, secret=secret)
+    clients.authenticate(session, good, audiences=(), now=NOW, cache=cache)
+    clients.disable_client(session, client.client_id, now=NOW)
+    later = time.monotonic() + 5
+    monkeypatch.setattr(clients.time, "monotonic", lambda: later)
+    with pytest.raises(InvalidClient):
+        clients.authenticate(session, good, audiences=(), now=NOW, cache=cache)
+
+
+def test_cache_never_holds_an_unknown_client(session: Session) -> None:
+    cache = clients.ClientCache(60)
+    assert cache.load(session, "no-such-client") is None
+    assert cache.held("no-such-client") is None
+
+
