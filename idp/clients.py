@@ -14,6 +14,7 @@ import datetime as dt
 import hmac
 import re
 import secrets
+import string
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
@@ -57,6 +58,7 @@ USER_SCOPES = ("openid", "profile", "id_number", "entity")
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 ASSERTION_ALGORITHMS = ("RS256", "ES256")
 MAX_ASSERTION_LIFETIME = dt.timedelta(minutes=10)
+_CLIENT_ID_ALPHABET = string.ascii_letters + string.digits
 _API_SCOPE = re.compile(r"^[a-z][a-z0-9_.:-]{0,63}$")
 _LOOPBACK_IPS = ("127.0.0.1", "[::1]")
 _LOOPBACK_HOSTS = ("127.0.0.1", "::1", "localhost")
@@ -147,6 +149,12 @@ def _sector(spec: ClientSpec) -> str | None:
     return hosts.pop()
 
 
+def new_client_id() -> str:
+    """24 letters and digits (142 bits): never a leading "-" that a command line takes
+    for an option, nothing to escape in URLs or Basic credentials."""
+    return "".join(secrets.choice(_CLIENT_ID_ALPHABET) for _ in range(24))
+
+
 def register_client(session: Session, spec: ClientSpec, *,
                     now: dt.datetime, secret: str | None = None) -> tuple[Client, str | None]:
     """Register a client; returns it and its secret (shown once, None if it has none)."""
@@ -165,7 +173,7 @@ def register_client(session: Session, spec: ClientSpec, *,
     jwks = dict(spec.jwks) if spec.jwks else None
     if jwks is not None:
         parse_jwks(jwks)  # refuse keys we could not use later
-    client_id = spec.client_id or secrets.token_urlsafe(18)
+    client_id = spec.client_id or new_client_id()
     if session.get(Client, client_id) is not None:
         raise ClientConfigError(f"client {client_id} already exists")
     if method in _SECRET_METHODS:

@@ -6,11 +6,32 @@ a 2-core machine (gevent stalls its loop on CPU-bound signatures).
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from gunicorn.app.base import BaseApplication
+from gunicorn.glogging import Logger
 
 from yiwang.settings import Settings
+
+
+class AccessLog(Logger):  # type: ignore[misc]
+    """gunicorn's logger with a lean access line: address, method, path, status, bytes, ms.
+
+    The path is logged without its query (query strings may carry log-in
+    hints). gunicorn's own access() builds a dict of every request and
+    response header for each line, which cost a tenth of the CPU of a token
+    request; this formats only what it logs.
+    """
+
+    def access(self, resp: Any, req: Any, environ: dict[str, Any],
+               request_time: dt.timedelta) -> None:
+        if not self.access_log_enabled:
+            return
+        status = str(resp.status).split(None, 1)[0]
+        self.access_log.info('%s "%s %s" %s %s %dms', environ.get("REMOTE_ADDR", "-"),
+                             environ.get("REQUEST_METHOD"), environ.get("PATH_INFO"), status,
+                             resp.sent, request_time // dt.timedelta(milliseconds=1))
 
 
 class _Server(BaseApplication):  # type: ignore[misc]
@@ -36,7 +57,6 @@ def serve(settings: Settings, *, bind: str, workers: int, threads: int) -> None:
         "threads": threads,
         "worker_class": "gthread",
         "accesslog": "-",
-        # The path without its query: query strings may carry login hints.
-        "access_log_format": '%(h)s "%(m)s %(U)s" %(s)s %(B)s %(M)sms',
+        "logger_class": AccessLog,
         "timeout": 60,
     }).run()

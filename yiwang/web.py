@@ -11,6 +11,7 @@ import hashlib
 import hmac
 import logging
 import secrets
+from typing import Any
 
 from flask import Flask, Response, g, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException
@@ -25,6 +26,15 @@ CONTENT_SECURITY_POLICY = (
     "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
     "object-src 'none'; base-uri 'none'; frame-ancestors 'none'"
 )
+
+# Sent with every response, pages and JSON alike.
+SECURITY_HEADERS = (
+    ("X-Content-Type-Options", "nosniff"),
+    ("Referrer-Policy", "no-referrer"),
+    ("X-Frame-Options", "DENY"),
+    ("Content-Security-Policy", CONTENT_SECURITY_POLICY),
+)
+HSTS = ("Strict-Transport-Security", "max-age=31536000")
 
 # Chinese wording for the HTTP errors a page visitor can meet.
 PAGE_ERRORS = {
@@ -53,15 +63,22 @@ def install(app: Flask, *, csrf_secret: bytes, secure_cookies: bool) -> None:
     app.jinja_env.globals["csrf_token"] = csrf.token
 
 
+def served_over_https(environ: dict[str, Any]) -> bool:
+    return (environ.get("wsgi.url_scheme") == "https"
+            or environ.get("HTTP_X_FORWARDED_PROTO") == "https")
+
+
 def _security_headers(response: Response) -> Response:
     headers = response.headers
-    headers.setdefault("X-Content-Type-Options", "nosniff")
-    headers.setdefault("Referrer-Policy", "no-referrer")
-    headers.setdefault("X-Frame-Options", "DENY")
-    headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
-    if request.scheme == "https" or request.headers.get("X-Forwarded-Proto") == "https":
-        headers.setdefault("Strict-Transport-Security", "max-age=31536000")
+    for name, value in SECURITY_HEADERS:
+        headers.setdefault(name, value)
+    if served_over_https(request.environ):
+        headers.setdefault(*HSTS)
     return response
+
+
+SERVER_ERROR = {"error": "server_error",
+                "error_description": "The server could not complete the request."}
 
 
 def json_error(error: str, description: str, status: int) -> Response:
@@ -83,7 +100,7 @@ def _render_http_error(exc: HTTPException) -> Response | tuple[str, int]:
 def _render_unexpected_error(exc: Exception) -> Response | tuple[str, int]:
     log.exception("unhandled error on %s %s", request.method, request.path)
     if is_api_request():
-        return json_error("server_error", "The server could not complete the request.", 500)
+        return json_error(SERVER_ERROR["error"], SERVER_ERROR["error_description"], 500)
     return render_template("yiwang/error.html", status=500, message=PAGE_ERRORS[500]), 500
 
 

@@ -7,6 +7,7 @@ import logging
 from pathlib import Path
 
 from flask import Response, current_app, jsonify, render_template, request
+from sqlalchemy.orm import Session
 
 from idp import resources, sessions
 from idp.errors import InvalidClient, InvalidToken, OAuthError
@@ -93,26 +94,39 @@ def error_page(error: OAuthError, status: int = 400, *, message: str | None = No
 
 
 def oauth_error_response(error: OAuthError) -> Response:
-    """The one rendering of protocol errors for JSON endpoints (RFC 6749 §5.2, RFC 6750 §3)."""
-    session = current_session()
+    """A protocol error on a JSON endpoint, as a Flask response."""
+    settle(current_session(), error)
+    body, headers = refusal(error, provider().issuer, path=request.path,
+                            had_credentials="Authorization" in request.headers)
+    response = jsonify(body)
+    response.status_code = error.status
+    response.headers.update(headers)
+    return no_store(response)
+
+
+def settle(session: Session, error: OAuthError) -> None:
+    """Keep what the refusal itself changed (a revoked token family), drop the rest."""
     if error.persist:
         session.commit()
     else:
         session.rollback()
+
+
+def refusal(error: OAuthError, realm: str, *, path: str,
+            had_credentials: bool) -> tuple[dict[str, str], dict[str, str]]:
+    """Body and headers of a protocol error (RFC 6749 §5.2, RFC 6750 §3); logs the serious ones."""
     body = {"error": error.error}
     if error.description:
         body["error_description"] = error.description
-    response = jsonify(body)
-    response.status_code = error.status
-    realm = provider().issuer
+    headers = {}
     if isinstance(error, InvalidClient):
-        response.headers["WWW-Authenticate"] = f'Basic realm="{realm}"'
-    elif isinstance(error, InvalidToken) or request.path.endswith("/userinfo"):
-        response.headers["WWW-Authenticate"] = resources.bearer_challenge(
-            error, realm, had_credentials="Authorization" in request.headers)
+        headers["WWW-Authenticate"] = f'Basic realm="{realm}"'
+    elif isinstance(error, InvalidToken) or path.endswith("/userinfo"):
+        headers["WWW-Authenticate"] = resources.bearer_challenge(
+            error, realm, had_credentials=had_credentials)
     if error.error in ("invalid_grant", "invalid_client") or error.persist:
-        log.info("%s refused: %s (%s)", request.path, error.error, error.description)
-    return no_store(response)
+        log.info("%s refused: %s (%s)", path, error.error, error.description)
+    return body, headers
 
 
 def logged_out(intent: LogoutIntent) -> Response:

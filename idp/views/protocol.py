@@ -1,4 +1,7 @@
-"""JSON protocol endpoints: discovery, JWKS, token, userinfo, introspection, revocation."""
+"""JSON protocol endpoints: discovery, JWKS, userinfo, introspection, revocation.
+
+The token endpoint is plain WSGI, in front of Flask: ``idp.views.token``.
+"""
 
 from __future__ import annotations
 
@@ -7,18 +10,15 @@ from typing import Any
 from flask import Blueprint, Response, jsonify, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from idp import clients, exchange, resources
+from idp import clients, resources
 from idp.discovery import metadata
 from idp.errors import InvalidClient, InvalidRequest, OAuthError, UnsupportedTokenType
 from idp.models import Client
+from idp.views import forms
 from idp.views.common import no_store, now, oauth_error_response, provider
 from yiwang.database import begin_write, current_session
 
 blueprint = Blueprint("idp_api", __name__)
-
-FORM_CONTENT_TYPE = "application/x-www-form-urlencoded"
-MAX_VALUE = 4096
-
 
 @blueprint.errorhandler(OAuthError)
 def _oauth_error(error: OAuthError) -> Response:
@@ -31,19 +31,7 @@ def _too_large(_error: RequestEntityTooLarge) -> Response:
 
 
 def read_form() -> dict[str, str]:
-    """RFC 6749 §3.2: form-encoded POST bodies; every parameter at most once."""
-    if request.method != "POST":
-        raise InvalidRequest("Use POST.")
-    if request.mimetype != FORM_CONTENT_TYPE:
-        raise InvalidRequest(f"The body must be {FORM_CONTENT_TYPE}.")
-    form: dict[str, str] = {}
-    for name, values in request.form.lists():
-        if len(values) > 1:
-            raise InvalidRequest(f"{name[:40]} is included more than once.")
-        if len(values[0]) > MAX_VALUE or len(name) > 64:
-            raise InvalidRequest(f"{name[:40]} is too long.")
-        form[name] = values[0]
-    return form
+    return forms.read_form(request.environ)
 
 
 def json_no_store(body: dict[str, Any]) -> Response:
@@ -73,24 +61,11 @@ def jwks() -> Response:
     return response
 
 
-@blueprint.route("/token", methods=["GET", "POST"])
-def token() -> Response:
-    form = read_form()
-    client = authenticated_client(form, "token_endpoint")
-    session = current_session()
-    if form.get("grant_type") in exchange.CONSUMING_GRANTS:
-        # End the read transaction: consuming a code or refresh token starts
-        # with its conditional UPDATE (see idp.grants and yiwang.database.begin_write).
-        session.commit()
-    body = exchange.token_response(session, provider(), client, form, now())
-    session.commit()
-    return json_no_store(body)
-
-
 def bearer_token() -> str:
     """RFC 6750 §2.1 only: the token travels in the Authorization header."""
-    if "access_token" in request.args or (request.method == "POST" and request.mimetype ==
-                                          FORM_CONTENT_TYPE and "access_token" in request.form):
+    in_body = request.method == "POST" and request.mimetype == forms.FORM_CONTENT_TYPE \
+        and "access_token" in request.form
+    if "access_token" in request.args or in_body:
         raise InvalidRequest("Send the access token in the Authorization header only.")
     return resources.bearer_token(request.headers.get("Authorization"))
 
