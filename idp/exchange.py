@@ -54,8 +54,8 @@ def check_requested_scope(requested: str | None, allowed: set[str]) -> list[str]
     return scopes
 
 
-def _person_of(session: Session, grant: Grant) -> Person:
-    person = session.get(Person, grant.person_id) if grant.person_id is not None else None
+def _person_of(redeemed: grants.Redeemed) -> Person:
+    person = redeemed.person
     if person is None or person.disabled_at is not None:
         raise InvalidGrant("The person behind this grant can no longer log in.")
     return person
@@ -68,10 +68,10 @@ def check_acting_still_allowed(session: Session, grant: Grant, now: dt.datetime)
         raise InvalidGrant("The authorisation to act for the entity has ended.")
 
 
-def _user_tokens(session: Session, provider: Provider, client: Client, grant: Grant,
-                 scope: str, *, refresh_token: str | None, nonce: str | None,
-                 now: dt.datetime) -> dict[str, Any]:
-    person = _person_of(session, grant)
+def _user_tokens(session: Session, provider: Provider, client: Client,
+                 redeemed: grants.Redeemed, scope: str, *, refresh_token: str | None,
+                 nonce: str | None, now: dt.datetime) -> dict[str, Any]:
+    grant, person = redeemed.grant, _person_of(redeemed)
     subject = subject_for(client, person, provider.pairwise_secret)
     settings = provider.settings
     access_token = issue_access_token(provider.keys, session, access_token_claims(
@@ -97,13 +97,14 @@ def authorization_code(session: Session, provider: Provider, client: Client,
     code = form.get("code")
     if not code:
         raise InvalidRequest("code is required.")
-    grant = grants.redeem_code(session, code=code, client_id=client.client_id,
-                               redirect_uri=form.get("redirect_uri"),
-                               code_verifier=form.get("code_verifier"), now=now)
+    redeemed = grants.redeem_code(session, code=code, client_id=client.client_id,
+                                  redirect_uri=form.get("redirect_uri"),
+                                  code_verifier=form.get("code_verifier"), now=now)
+    grant = redeemed.grant
     refresh = None
     if "refresh_token" in client.grant_types:
         refresh = grants.issue_refresh_token(session, grant, parent_hash=None, now=now)
-    return _user_tokens(session, provider, client, grant, grant.scope,
+    return _user_tokens(session, provider, client, redeemed, grant.scope,
                         refresh_token=refresh, nonce=grant.nonce, now=now)
 
 
@@ -113,14 +114,15 @@ def refresh_token(session: Session, provider: Provider, client: Client,
     token = form.get("refresh_token")
     if not token:
         raise InvalidRequest("refresh_token is required.")
-    grant, successor = grants.rotate_refresh_token(
+    redeemed, successor = grants.rotate_refresh_token(
         session, token=token, client_id=client.client_id, now=now,
         grace=provider.refresh_grace)
+    grant = redeemed.grant
     scopes = check_requested_scope(form.get("scope"), set(grant.scope.split()))
     check_acting_still_allowed(session, grant, now)
     scope = " ".join(scopes) if scopes is not None else grant.scope
     # OIDC Core §12.2: a refreshed ID token carries no nonce.
-    return _user_tokens(session, provider, client, grant, scope,
+    return _user_tokens(session, provider, client, redeemed, scope,
                         refresh_token=successor, nonce=None, now=now)
 
 

@@ -179,8 +179,20 @@ _REFRESH_GRANT_PERSON = (
 _INSERT_REFRESH = insert(RefreshToken)
 
 
+@dataclasses.dataclass(frozen=True)
+class Redeemed:
+    """A grant brought back by a code or refresh token, and its person.
+
+    Both come from one query; holding the person here also keeps it in the
+    session (whose identity map holds objects weakly), so nothing loads it again.
+    """
+
+    grant: Grant
+    person: Person | None
+
+
 def redeem_code(session: Session, *, code: str, client_id: str, redirect_uri: str | None,
-                code_verifier: str | None, now: dt.datetime) -> Grant:
+                code_verifier: str | None, now: dt.datetime) -> Redeemed:
     """Consume a code once and return its grant; a replay revokes the grant."""
     code_hash = digest(code)
     consumed = session.execute(_CONSUME_CODE, {"hash": code_hash, "moment": now}).rowcount  # type: ignore[attr-defined]
@@ -198,7 +210,7 @@ def redeem_code(session: Session, *, code: str, client_id: str, redirect_uri: st
     check_pkce(row, code_verifier)
     if grant.revoked_at is not None:
         raise InvalidGrant("The authorization code is no longer valid.")
-    return grant
+    return Redeemed(grant, found[2])
 
 
 # --- refresh tokens ------------------------------------------------------------------------
@@ -214,7 +226,7 @@ def issue_refresh_token(session: Session, grant: Grant, *, parent_hash: str | No
 
 
 def rotate_refresh_token(session: Session, *, token: str, client_id: str, now: dt.datetime,
-                         grace: dt.timedelta) -> tuple[Grant, str]:
+                         grace: dt.timedelta) -> tuple[Redeemed, str]:
     """Exchange a refresh token for its successor; reuse revokes the family.
 
     A token already rotated less than ``grace`` ago (a client retrying after a
@@ -236,7 +248,8 @@ def rotate_refresh_token(session: Session, *, token: str, client_id: str, now: d
         raise InvalidGrant("The refresh token has expired.")
     if rotated != 1:
         _check_retry_within_grace(session, row, grant, now=now, grace=grace)
-    return grant, issue_refresh_token(session, grant, parent_hash=token_hash, now=now)
+    successor = issue_refresh_token(session, grant, parent_hash=token_hash, now=now)
+    return Redeemed(grant, found[2]), successor
 
 
 def _check_retry_within_grace(session: Session, row: RefreshToken, grant: Grant, *,
