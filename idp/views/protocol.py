@@ -20,6 +20,7 @@ from yiwang.database import begin_write, current_session
 
 blueprint = Blueprint("idp_api", __name__)
 
+
 @blueprint.errorhandler(OAuthError)
 def _oauth_error(error: OAuthError) -> Response:
     return oauth_error_response(error)
