@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable, Iterable
+from http import HTTPStatus
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -32,7 +33,6 @@ log = logging.getLogger("idp")
 
 PATH = "/token"
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
-_REASONS = {200: "OK", 400: "BAD REQUEST", 401: "UNAUTHORIZED", 500: "INTERNAL SERVER ERROR"}
 _NO_STORE = (("Cache-Control", "no-store"), ("Pragma", "no-cache"))
 
 
@@ -56,7 +56,7 @@ class TokenEndpoint:
                    *_NO_STORE, *SECURITY_HEADERS, *extra.items()]
         if served_over_https(environ):
             headers.append(HSTS)
-        start_response(f"{status} {_REASONS[status]}", headers)
+        start_response(f"{status} {HTTPStatus(status).phrase}", headers)
         return [data]
 
     def answer(self, environ: dict[str, Any]) -> tuple[int, dict[str, str], dict[str, Any]]:
