@@ -12,7 +12,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from idp import clients, exchange
-from idp.errors import InvalidRequest
+from idp.errors import InvalidRequest, TemporarilyUnavailable
 from idp.views.forms import MAX_BODY, MAX_FIELDS, read_form
 from tests.idp.helpers import add_client
 from yiwang.web import SERVER_ERROR
@@ -134,3 +134,17 @@ def test_malformed_bodies_are_refused(body: bytes, message: str) -> None:
 def test_a_charset_parameter_is_accepted() -> None:
     form = read_form(environ(b"grant_type=x", CONTENT_TYPE=FORM + "; charset=UTF-8"))
     assert form == {"grant_type": "x"}
+
+
+def test_a_refusal_with_any_status_is_answered(app: Flask, client: FlaskClient,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    client_id, secret = back_end(app)
+
+    def busy(*_args: Any) -> dict[str, Any]:
+        raise TemporarilyUnavailable("Try again shortly.")
+
+    monkeypatch.setattr(exchange, "token_response", busy)
+    response = client.post("/token", data={"grant_type": "client_credentials"},
+                           auth=(client_id, secret))
+    assert response.status == "503 Service Unavailable"
+    assert response.json["error"] == "temporarily_unavailable"
