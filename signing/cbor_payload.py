@@ -27,8 +27,10 @@ as it goes; anything else goes through the general strict decoder of
 from __future__ import annotations
 
 import dataclasses
+import functools
 import operator
 import re
+import struct
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -82,12 +84,23 @@ _REQUIRED_KEYS = frozenset({KEY_VERSION, KEY_IDENTIFIER, KEY_HOLDER_NAME, KEY_HO
 _KNOWN_KEYS = _REQUIRED_KEYS | {KEY_VALID_UNTIL}
 
 # The fixed bytes of a payload as encode_payload writes it.
-_MAP_OF_ALL_KEYS = 0xA0 + len(_KNOWN_KEYS)
-_MAP_HEADS = frozenset({0xA0 + len(_REQUIRED_KEYS), _MAP_OF_ALL_KEYS})
 _VERSION_1 = bytes((KEY_VERSION, PAYLOAD_VERSION))
+_UINT32 = 0x1A  # the head of a four-byte unsigned integer
 _DIGEST_HEAD = bytes((KEY_FACE_DIGEST, 0x40 + FACE_DIGEST_BYTES))
+# After the texts, a fixed layout: each date key (4, then 5 if present) and key 6
+# with a four-byte unsigned integer, then key 7 and the digest.
 
-_PRINTABLE_ASCII = re.compile(r"[\x21-\x7e]+")
+
+def _tail_layout(keys: tuple[int, ...]) -> tuple[tuple[bytes, ...], struct.Struct]:
+    """The key-and-head pairs of that layout, and the struct that reads it."""
+    heads = (*(bytes((key, _UINT32)) for key in keys), _DIGEST_HEAD)
+    return heads, struct.Struct(">" + "2sI" * len(keys) + f"2s{FACE_DIGEST_BYTES}s")
+
+
+# By the map's head: 7 keys for a permanent license, 8 with key 5.
+_TAILS = {0xA0 + len(_REQUIRED_KEYS): _tail_layout((KEY_VALID_FROM, KEY_ISSUED_AT)),
+          0xA0 + len(_KNOWN_KEYS): _tail_layout((KEY_VALID_FROM, KEY_VALID_UNTIL, KEY_ISSUED_AT))}
+
 _MAX_YYYYMMDD = 99991231
 _MAX_EPOCH_SECONDS = int((datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC)).timestamp())
 _UTC_OFFSET = timedelta(0)
@@ -127,15 +140,19 @@ class QrPayload:
         # Kept from the identifier's check, as every verification reads it; a frozen
         # dataclass sets a derived field with object.__setattr__.
         object.__setattr__(self, "issuer_uscc", _identifier_issuer(self.identifier))
-        if (not isinstance(self.holder_name_masked, str) or not self.holder_name_masked
-                or len(self.holder_name_masked) > MAX_HOLDER_NAME_LENGTH):
+        if (not isinstance(self.holder_name_masked, str)
+                or not 0 < len(self.holder_name_masked) <= MAX_HOLDER_NAME_LENGTH):
             raise PayloadError(f"the masked holder name must be 1 to {MAX_HOLDER_NAME_LENGTH} "
                                "characters of text")
         _check_masked_id(self.holder_id_masked)
-        _check_date("valid_from", self.valid_from)
-        if self.valid_until is not None:
-            _check_date("valid_until", self.valid_until)
-            if self.valid_until < self.valid_from:
+        valid_from, valid_until = self.valid_from, self.valid_until
+        # Exactly dates: a datetime is a date too, but compares as neither.
+        if type(valid_from) is not date:
+            raise PayloadError("valid_from must be a datetime.date")
+        if valid_until is not None:
+            if type(valid_until) is not date:
+                raise PayloadError("valid_until must be a datetime.date")
+            if valid_until < valid_from:
                 raise PayloadError("valid_until is before valid_from")
         _check_issued_at(self.issued_at)
         if not isinstance(self.face_digest, bytes) or len(self.face_digest) != FACE_DIGEST_BYTES:
@@ -163,17 +180,18 @@ def decode_payload(data: bytes) -> QrPayload:
     try:
         identifier, holder_name, holder_id, valid_from, valid_until, issued_at, digest = (
             _exact_fields(data))
-    except (_NotExact, IndexError, UnicodeDecodeError):
+    except (_NotExact, IndexError, KeyError, UnicodeDecodeError):
         return _decode_checked(data)
+    # Positional, in field order: every scan comes here, and keywords cost more.
     return QrPayload(
-        version=PAYLOAD_VERSION,
-        identifier=identifier,
-        holder_name_masked=holder_name,
-        holder_id_masked=holder_id,
-        valid_from=_date(valid_from, KEY_VALID_FROM),
-        valid_until=None if valid_until is None else _date(valid_until, KEY_VALID_UNTIL),
-        issued_at=_epoch(issued_at, KEY_ISSUED_AT),
-        face_digest=digest,
+        PAYLOAD_VERSION,
+        identifier,
+        holder_name,
+        holder_id,
+        _date(valid_from, KEY_VALID_FROM),
+        None if valid_until is None else _date(valid_until, KEY_VALID_UNTIL),
+        _epoch(issued_at, KEY_ISSUED_AT),
+        digest,
     )
 
 
@@ -188,28 +206,30 @@ def _exact_fields(data: bytes) -> _ExactFields:
     """The values of a map written exactly as :func:`encode_payload` writes one.
 
     ``a7`` (``a8`` with key 5), ``00 01`` (version 1), keys 1 to 3 with text
-    of up to 255 bytes, keys 4 to 6 with unsigned integers below 24 or of four
-    bytes, ``07 50`` and the 16-byte digest, the end. Every head is checked
-    for its shortest form on the way, so such bytes are deterministic CBOR and
-    the general decoder would read the same values. Raises :class:`_NotExact`,
-    :class:`IndexError` or :class:`UnicodeDecodeError` for anything else.
+    of up to 255 bytes, keys 4 to 6 with four-byte unsigned integers (every
+    date and issue time since 1970), ``07 50`` and the 16-byte digest, the
+    end. Every head is checked for its shortest form on the way, so such
+    bytes are deterministic CBOR and the general decoder would read the same
+    values. Raises :class:`_NotExact`, :class:`IndexError`, :class:`KeyError`
+    or :class:`UnicodeDecodeError` for anything else.
     """
-    if type(data) is not bytes or data[0] not in _MAP_HEADS or not data.startswith(
-            _VERSION_1, 1):
+    if type(data) is not bytes or not data.startswith(_VERSION_1, 1):
         raise _NotExact
+    heads, tail = _TAILS[data[0]]
     identifier, offset = _text_at(data, 1 + len(_VERSION_1), KEY_IDENTIFIER)
     holder_name, offset = _text_at(data, offset, KEY_HOLDER_NAME)
     holder_id, offset = _text_at(data, offset, KEY_HOLDER_ID)
-    valid_from, offset = _uint_at(data, offset, KEY_VALID_FROM)
-    valid_until = None
-    if data[0] == _MAP_OF_ALL_KEYS:
-        valid_until, offset = _uint_at(data, offset, KEY_VALID_UNTIL)
-    issued_at, offset = _uint_at(data, offset, KEY_ISSUED_AT)
-    if len(data) != offset + len(_DIGEST_HEAD) + FACE_DIGEST_BYTES or not data.startswith(
-            _DIGEST_HEAD, offset):
+    if len(data) - offset != tail.size:
         raise _NotExact
-    return (identifier, holder_name, holder_id, valid_from, valid_until, issued_at,
-            data[offset + len(_DIGEST_HEAD):])
+    values = tail.unpack_from(data, offset)
+    # values alternate key-and-head pairs and what follows them; a four-byte
+    # integer below 2**16 would not be in its shortest form.
+    numbers = values[1:-1:2]
+    if values[::2] != heads or min(numbers) <= 0xFFFF:
+        raise _NotExact
+    valid_until = numbers[1] if len(numbers) == 3 else None
+    return (identifier, holder_name, holder_id, numbers[0], valid_until, numbers[-1],
+            values[-1])
 
 
 def _text_at(data: bytes, offset: int, key: int) -> tuple[str, int]:
@@ -226,22 +246,6 @@ def _text_at(data: bytes, offset: int, key: int) -> tuple[str, int]:
     if end > len(data):
         raise _NotExact
     return data[start:end].decode("utf-8"), end
-
-
-def _uint_at(data: bytes, offset: int, key: int) -> tuple[int, int]:
-    """Key ``key`` and an unsigned integer below 24 or of four bytes in shortest form."""
-    if data[offset] != key:
-        raise _NotExact
-    initial = data[offset + 1]
-    if initial < 24:
-        return initial, offset + 2
-    end = offset + 6
-    if initial != 0x1A or end > len(data):
-        raise _NotExact
-    value = int.from_bytes(data[offset + 2:end], "big")
-    if value <= 0xFFFF:
-        raise _NotExact
-    return value, end
 
 
 def _decode_checked(data: bytes) -> QrPayload:
@@ -280,8 +284,9 @@ def _identifier_issuer(identifier: object) -> str:
     """The issuer USCC of an identifier that has the structure it is derived from."""
     if (
         not isinstance(identifier, str)
-        or len(identifier) > MAX_IDENTIFIER_LENGTH
-        or not _PRINTABLE_ASCII.fullmatch(identifier)
+        or not 0 < len(identifier) <= MAX_IDENTIFIER_LENGTH
+        # printable ASCII without spaces: "!" to "~"
+        or not (identifier.isascii() and identifier.isprintable()) or " " in identifier
     ):
         raise PayloadError("the license identifier must be printable ASCII without spaces")
     parts = identifier.split(".")
@@ -302,6 +307,9 @@ def _identifier_issuer(identifier: object) -> str:
     return issuer
 
 
+# Every code a department prints carries its USCC, so the few that verifiers see
+# are remembered: a pure function of the string, bounded like urllib's caches.
+@functools.lru_cache(maxsize=256)
 def _is_canonical_uscc(code: str) -> bool:
     """True when python-stdnum's ``uscc.validate`` accepts ``code`` and returns it unchanged.
 
@@ -321,11 +329,6 @@ def _check_masked_id(masked: object) -> None:
         raise PayloadError("holder_id_masked must be a short non-empty string")
     if "*" not in masked:
         raise PayloadError("holder_id_masked must be masked (contain '*'), never a full ID")
-
-
-def _check_date(name: str, value: object) -> None:
-    if isinstance(value, datetime) or not isinstance(value, date):
-        raise PayloadError(f"{name} must be a datetime.date")
 
 
 def _check_issued_at(value: object) -> None:

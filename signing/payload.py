@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import dataclasses
 import functools
 import hashlib
 import ipaddress
@@ -24,6 +23,7 @@ import re
 import string
 from collections.abc import Mapping
 from datetime import UTC, date, datetime
+from typing import NamedTuple
 from urllib.parse import urlsplit
 
 from keys import cose
@@ -67,7 +67,11 @@ _BASE64URL_BYTES = _BASE64URL_ALPHABET.encode("ascii")
 # bits, which must be zero: only every 16th or every 4th letter of the alphabet.
 _CANONICAL_LAST = {2: frozenset(_BASE64URL_ALPHABET[::16]),
                    3: frozenset(_BASE64URL_ALPHABET[::4])}
-_PADDING = ("", "", "==", "=")
+_PADDING = (b"", b"", b"==", b"=")
+# base64url to base64 for strict decoding: "-" and "_" become "+" and "/", and the
+# characters base64 has but base64url lacks become "*", which strict decoding refuses
+# like everything else outside the alphabet.
+_TO_BASE64 = bytes.maketrans(b"-_+/=", b"+/***")
 _WHITESPACE = re.compile(r"\s")  # what str.isspace() calls whitespace
 _LOOPBACK_NAMES = frozenset({"localhost"})
 
@@ -160,8 +164,7 @@ def _holder_name(name: str) -> str:
 # Building, signing and verifying
 
 
-@dataclasses.dataclass(frozen=True)
-class VerifiedPayload:
+class VerifiedPayload(NamedTuple):
     """A payload whose signature verified, and the kid of the key that signed it.
 
     The caller still checks that ``kid`` belongs to the department whose USCC
@@ -238,7 +241,7 @@ def verify_payload(token: str, keys: Mapping[str, PublicKey]) -> VerifiedPayload
         raise PayloadSignatureError(f"the QR token is not genuine: {exc}") from exc
     except KeyStoreError as exc:
         raise PayloadError(f"cannot verify the QR token: {exc}") from exc
-    return VerifiedPayload(kid=verified.kid, payload=decode_payload(verified.payload))
+    return VerifiedPayload(verified.kid, decode_payload(verified.payload))
 
 
 def _is_base64url(text: str) -> bool:
@@ -252,13 +255,13 @@ def _is_base64url(text: str) -> bool:
 def _unb64url(token: str) -> bytes:
     # Strict: the base64url alphabet, no padding, and no stray bits in the last character.
     spare = len(token) % 4
-    if not _is_base64url(token) or spare == 1:
+    if not token or spare == 1 or not token.isascii():
         raise TokenInvalidError("the token is not unpadded base64url")
     if spare and token[-1] not in _CANONICAL_LAST[spare]:
         raise TokenInvalidError("the token is not canonical base64url")
     try:
-        return binascii.a2b_base64(token.replace("-", "+").replace("_", "/") + _PADDING[spare],
-                                   strict_mode=True)
+        return binascii.a2b_base64(
+            token.encode("ascii").translate(_TO_BASE64) + _PADDING[spare], strict_mode=True)
     except binascii.Error:
         raise TokenInvalidError("the token is not unpadded base64url") from None
 
