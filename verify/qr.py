@@ -25,9 +25,9 @@ from license_vault.validity import china_date
 from signing.errors import PayloadError, PayloadSignatureError, PayloadTooLargeError
 from signing.payload import MAX_QR_TEXT_BYTES, QrPayload, parse_qr_url, verify_payload
 from verify.trust_list import QrKey
-from verify.verdict import Facet, LicenseView, Reason
+from verify.verdict import Facet, Reason
 
-__all__ = ["KeySource", "QrFindings", "examine", "in_force_by_dates", "payload_view"]
+__all__ = ["KeySource", "QrFindings", "examine", "in_force_by_dates"]
 
 # Facets whose wording never changes: built once, they are frozen values. The
 # key's kid and department are in the verdict itself (``kid``, and the license
@@ -47,29 +47,39 @@ class KeySource(Protocol):
     def department_name(self, uscc: str) -> str | None: ...
 
 
+_SKIPPED = Facet.skip()
+
+
 @dataclasses.dataclass
 class QrFindings:
-    facets: dict[str, Facet]
+    """The code facets of a :class:`~verify.verdict.QrVerdict`, and what they found."""
+
+    well_formed: Facet = _SKIPPED
+    known_key: Facet = _SKIPPED
+    signature: Facet = _SKIPPED
     token: str | None = None
     kid: str | None = None
     payload: QrPayload | None = None  # set only when the code is genuine and its key fits
 
+    def facets(self) -> dict[str, Facet]:
+        return {"well_formed": self.well_formed, "known_key": self.known_key,
+                "signature": self.signature}
+
 
 def examine(text: object, keys: KeySource, *, issuer: str, at: dt.datetime) -> QrFindings:
     """Run the code checks on scanned ``text``; never raises for bad input."""
-    findings = QrFindings({})
-    facets = findings.facets
+    findings = QrFindings()
     try:
         found_issuer, token = parse_qr_url(text)  # type: ignore[arg-type]
     except PayloadTooLargeError:
-        facets["well_formed"] = Facet.fail(
+        findings.well_formed = Facet.fail(
             Reason.MALFORMED, f"longer than any verification code ({MAX_QR_TEXT_BYTES} bytes)")
         return findings
     except PayloadError as exc:
-        facets["well_formed"] = Facet.fail(Reason.MALFORMED, f"not a verification URL: {exc}")
+        findings.well_formed = Facet.fail(Reason.MALFORMED, f"not a verification URL: {exc}")
         return findings
-    if found_issuer.lower() != issuer.rstrip("/").lower():
-        facets["well_formed"] = Facet.fail(
+    if found_issuer != issuer and found_issuer.lower() != issuer.rstrip("/").lower():
+        findings.well_formed = Facet.fail(
             Reason.MALFORMED, f"the code points at {found_issuer}, not at this service ({issuer})")
         return findings
     findings.token = token
@@ -81,19 +91,18 @@ def examine(text: object, keys: KeySource, *, issuer: str, at: dt.datetime) -> Q
         return findings
     except PayloadError as exc:  # genuinely signed, but not a version-1 payload
         findings.kid = lookup.kid
-        facets["well_formed"] = Facet.fail(Reason.MALFORMED, f"signed, but {exc}")
+        findings.well_formed = Facet.fail(Reason.MALFORMED, f"signed, but {exc}")
         if lookup.key is not None:
-            facets["known_key"] = _KNOWN_KEY
-            facets["signature"] = Facet.ok("the signature verifies")
+            findings.known_key = _KNOWN_KEY
+            findings.signature = Facet.ok("the signature verifies")
         return findings
     key = lookup.key
     assert key is not None  # verify_payload found it through the lookup
     findings.kid = key.kid
     payload = verified.payload
-    signature = _key_fits(key, payload)
-    facets["well_formed"] = _WELL_FORMED
-    facets["known_key"] = _KNOWN_KEY
-    facets["signature"] = signature
+    findings.well_formed = _WELL_FORMED
+    findings.known_key = _KNOWN_KEY
+    findings.signature = signature = _key_fits(key, payload)
     if signature.passed:
         findings.payload = payload
     return findings
@@ -140,25 +149,24 @@ class _KeyLookup(Mapping[str, PublicKey]):
 
 def _refused(findings: QrFindings, token: str, lookup: _KeyLookup, why: str) -> None:
     """Say why a code did not verify: not a COSE_Sign1, no key, unknown key, or bad signature."""
-    facets = findings.facets
     kid = lookup.kid if lookup.kid is not None else _claimed_kid(token)
     if kid is None:
-        facets["well_formed"] = Facet.fail(Reason.MALFORMED, "the token is not a COSE_Sign1")
+        findings.well_formed = Facet.fail(Reason.MALFORMED, "the token is not a COSE_Sign1")
         return
-    facets["well_formed"] = Facet.ok("a COSE_Sign1 verification code")
+    findings.well_formed = Facet.ok("a COSE_Sign1 verification code")
     if kid == "":
-        facets["known_key"] = Facet.fail(
+        findings.known_key = Facet.fail(
             Reason.QR_SIGNATURE_INVALID, "the protected header names no key (unsigned code)")
         return
     findings.kid = kid
     key = lookup.key if lookup.kid is not None else lookup.found(kid)
     if key is None:
-        facets["known_key"] = Facet.fail(
+        findings.known_key = Facet.fail(
             Reason.QR_UNKNOWN_KEY, f"key {kid!r} is not in the trust list (forged, or the "
             "trust list is out of date)")
         return
-    facets["known_key"] = _KNOWN_KEY
-    facets["signature"] = Facet.fail(Reason.QR_SIGNATURE_INVALID, why)
+    findings.known_key = _KNOWN_KEY
+    findings.signature = Facet.fail(Reason.QR_SIGNATURE_INVALID, why)
 
 
 def _key_fits(key: QrKey, payload: QrPayload) -> Facet:
@@ -209,13 +217,3 @@ def in_force_by_dates(payload: QrPayload, at: dt.datetime) -> Facet:
                           f"valid until {payload.valid_until.isoformat()}, checked on {day}")
     return _IN_FORCE_BY_DATES
 
-
-def payload_view(payload: QrPayload, keys: KeySource) -> LicenseView:
-    """What an offline page may show: only what the signed payload carries."""
-    issuer_uscc = payload.issuer_uscc
-    return LicenseView(
-        source="payload", identifier=payload.identifier, type_name=None, license_number=None,
-        issuer_uscc=issuer_uscc, issuer_name=keys.department_name(issuer_uscc),
-        holder_name=payload.holder_name_masked, holder_id_masked=payload.holder_id_masked,
-        fields=(), valid_from=payload.valid_from, valid_until=payload.valid_until,
-        issued_at=payload.issued_at)

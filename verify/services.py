@@ -17,7 +17,7 @@ import datetime as dt
 import logging
 import time
 import weakref
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -43,8 +43,7 @@ _UNAVAILABLE = "the vault could not be consulted"
 # Offline, the vault facets are never checked (and not required): the same
 # frozen facets serve every verdict.
 _NOT_CONSULTED = Facet.skip(_OFFLINE)
-_OFFLINE_VAULT_FACETS: Mapping[str, Facet] = {
-    "in_vault": _NOT_CONSULTED, "matches_vault": _NOT_CONSULTED, "status": _NOT_CONSULTED}
+_NOT_REACHED = Facet.skip()  # a check that an earlier failure made moot
 # The facets of each verdict that only the vault can answer.
 _QR_VAULT_FACETS = ("in_vault", "matches_vault", "status", "in_force")
 _PDF_VAULT_FACETS = ("in_vault", "matches_vault", "seal_ok", "status", "in_force")
@@ -77,14 +76,18 @@ def verify_qr_offline(text: object, trust: TrustList, *, at: dt.datetime | None 
     """Check a scanned code with a cached, verified trust list only (no network, no vault)."""
     at = _moment(at)
     findings = qr.examine(text, trust, issuer=trust.issuer, at=at)
-    facets = {**_OFFLINE_VAULT_FACETS, **findings.facets}
     payload = findings.payload
-    view = None
+    identifier = issuer_name = None
+    in_force = _NOT_REACHED
     if payload is not None:
-        facets["in_force"] = qr.in_force_by_dates(payload, at)
-        view = qr.payload_view(payload, trust)
-    return QrVerdict(at=at, online=False, license=view, kid=findings.kid,
-                     identifier=None if payload is None else payload.identifier, **facets)
+        identifier = payload.identifier
+        issuer_name = trust.department_name(payload.issuer_uscc)
+        in_force = qr.in_force_by_dates(payload, at)
+    return QrVerdict(
+        at=at, online=False, identifier=identifier, kid=findings.kid, payload=payload,
+        issuer_name=issuer_name, well_formed=findings.well_formed,
+        known_key=findings.known_key, signature=findings.signature, in_vault=_NOT_CONSULTED,
+        matches_vault=_NOT_CONSULTED, status=_NOT_CONSULTED, in_force=in_force)
 
 
 @dataclasses.dataclass
@@ -114,7 +117,7 @@ class Verifier:
             return verify_qr_offline(text, self.offline_trust_list(), at=at)
         findings = qr.examine(text, LiveKeys(self.session, self.keystore, at),
                               issuer=self.issuer, at=at)
-        facets = dict(findings.facets)
+        facets = findings.facets()
         view = None
         payload = findings.payload
         if payload is not None and findings.token is not None and findings.kid is not None:
@@ -129,8 +132,10 @@ class Verifier:
             except Exception:  # our failure, not the input's: no verdict
                 self._unavailable(facets, _QR_VAULT_FACETS)
                 view = None
-        return QrVerdict(at=at, online=True, license=view, kid=findings.kid,
-                         identifier=None if payload is None else payload.identifier, **facets)
+        return QrVerdict(at=at, online=True, vault_view=view, kid=findings.kid,
+                         identifier=None if payload is None else payload.identifier,
+                         payload=payload, issuer_name=None if view is None else view.issuer_name,
+                         **facets)
 
     def verify_image(self, data: object, at: dt.datetime | None = None, online: bool = True
                      ) -> QrVerdict:
@@ -172,7 +177,7 @@ class Verifier:
                 view = None
         signer = findings.signer
         return PdfVerdict(
-            at=at, online=online, license=view, identifier=findings.identifier,
+            at=at, online=online, vault_view=view, identifier=findings.identifier,
             signing_time=findings.signing_time, signed_revision_sha256=digest,
             signer=None if signer is None else signer.subject.rfc4514_string(), **facets)
 

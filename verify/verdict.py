@@ -14,7 +14,10 @@ import dataclasses
 import datetime as dt
 import enum
 from collections.abc import Mapping
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
+
+if TYPE_CHECKING:
+    from signing.cbor_payload import QrPayload
 
 __all__ = [
     "MESSAGES",
@@ -185,6 +188,16 @@ class LicenseView:
     status_label: str | None = None
     superseded_by: str | None = None
 
+    @classmethod
+    def of_payload(cls, payload: QrPayload, issuer_name: str | None) -> LicenseView:
+        """What an offline page may show: only what the signed payload carries."""
+        return cls(
+            source="payload", identifier=payload.identifier, type_name=None,
+            license_number=None, issuer_uscc=payload.issuer_uscc, issuer_name=issuer_name,
+            holder_name=payload.holder_name_masked, holder_id_masked=payload.holder_id_masked,
+            fields=(), valid_from=payload.valid_from, valid_until=payload.valid_until,
+            issued_at=payload.issued_at)
+
     def to_json(self) -> dict[str, Any]:
         return {
             "source": self.source, "identifier": self.identifier, "type": self.type_name,
@@ -213,9 +226,15 @@ class Verdict:
 
     at: dt.datetime
     online: bool
-    # Shown only when the license was genuinely identified (see the services).
-    license: LicenseView | None = None
+    # The vault's record, set only when the license was genuinely identified and
+    # matches it (see the services); read it as :attr:`license`.
+    vault_view: LicenseView | None = None
     identifier: str | None = None
+
+    @property
+    def license(self) -> LicenseView | None:
+        """What a page may show of the license; None unless it was genuinely identified."""
+        return self.vault_view
 
     @property
     def required(self) -> tuple[str, ...]:
@@ -352,6 +371,21 @@ class QrVerdict(Verdict):
     status: Facet = _SKIPPED
     in_force: Facet = _SKIPPED
     kid: str | None = None
+    # Set when the code is genuine and its key is the issuer's: what it asserts,
+    # and the issuing department's name as the keys' source knows it.
+    payload: QrPayload | None = None
+    issuer_name: str | None = None
+
+    @property
+    def license(self) -> LicenseView | None:
+        """Online, the vault's record; offline, what the signed payload carries.
+
+        The offline view is built when asked, not with the verdict: a verifier
+        app checking codes one after another seldom shows every one.
+        """
+        if self.online or self.payload is None:
+            return self.vault_view
+        return LicenseView.of_payload(self.payload, self.issuer_name)
 
     @property
     def required(self) -> tuple[str, ...]:
