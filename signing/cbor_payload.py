@@ -87,12 +87,12 @@ _KNOWN_KEYS = _REQUIRED_KEYS | {KEY_VALID_UNTIL}
 _VERSION_1 = bytes((KEY_VERSION, PAYLOAD_VERSION))
 _UINT32 = 0x1A  # the head of a four-byte unsigned integer
 _DIGEST_HEAD = bytes((KEY_FACE_DIGEST, 0x40 + FACE_DIGEST_BYTES))
-# After the texts, a fixed layout: each date key (4, then 5 if present) and key 6
-# with a four-byte unsigned integer, then key 7 and the digest.
 
 
 def _tail_layout(keys: tuple[int, ...]) -> tuple[tuple[bytes, ...], struct.Struct]:
-    """The key-and-head pairs of that layout, and the struct that reads it."""
+    """What follows the three texts: ``keys`` each with a four-byte unsigned
+    integer, then key 7 and the digest. Its key-and-head pairs, and the struct
+    that reads it."""
     heads = (*(bytes((key, _UINT32)) for key in keys), _DIGEST_HEAD)
     return heads, struct.Struct(">" + "2sI" * len(keys) + f"2s{FACE_DIGEST_BYTES}s")
 
@@ -146,7 +146,7 @@ class QrPayload:
                                "characters of text")
         _check_masked_id(self.holder_id_masked)
         valid_from, valid_until = self.valid_from, self.valid_until
-        # Exactly dates: a datetime is a date too, but compares as neither.
+        # Exactly dates: a datetime is a date too, but cannot be compared with one.
         if type(valid_from) is not date:
             raise PayloadError("valid_from must be a datetime.date")
         if valid_until is not None:
