@@ -189,13 +189,10 @@ def main() -> None:
         form = {"Content-Type": "application/x-www-form-urlencoded", "Authorization": basic}
 
         def client_credentials(_: int) -> bool:
-            status, _, _ = http_.request("POST", "/token", "grant_type=client_credentials",
-                                         form)
-            return status == 200
+            return http_.request("POST", "/token", "grant_type=client_credentials", form)[0] == 200
 
         def discovery(_: int) -> bool:
-            status, _, _ = http_.request("GET", "/.well-known/openid-configuration")
-            return status == 200
+            return http_.request("GET", "/.well-known/openid-configuration")[0] == 200
 
         phase("warm-up", pids, 500, args.connections, client_credentials)
         phase("floor: discovery document (no database, no signature)", pids, args.requests,
@@ -214,8 +211,8 @@ def main() -> None:
                                "redirect_uri": REDIRECT_URI, "scope": "openid profile",
                                "state": "s", "nonce": secrets.token_urlsafe(8),
                                "code_challenge": challenge, "code_challenge_method": "S256"})
-            status, headers, _ = http_.request("GET", "/authorize?" + query,
-                                               headers={"Cookie": cookie})
+            status, headers, _body = http_.request("GET", "/authorize?" + query,
+                                                   headers={"Cookie": cookie})
             code = parse_qs(urlsplit(headers.get("Location", "")).query).get("code")
             if status != 303 or not code:
                 return False
