@@ -44,7 +44,7 @@ from keys.pades import asn1_certificate
 from signing.pades import signed_range_end
 from verify import bombs, revocation
 from verify.revocation import Answer, RevocationList
-from verify.verdict import Facet, Reason
+from verify.verdict import NOT_CHECKED, Facet, Reason
 
 __all__ = ["MAX_PDF_BYTES", "PdfFindings", "PdfTrust", "examine"]
 
@@ -88,7 +88,7 @@ class PdfFindings:
     @property
     def genuine(self) -> bool:
         """The signed revision is intact and by a trusted signer at a proven time."""
-        return all(self.facets.get(name, Facet()).passed for name in ("intact", "trusted"))
+        return all(self.facets.get(name, NOT_CHECKED).passed for name in ("intact", "trusted"))
 
 
 def examine(data: object, trust: PdfTrust) -> PdfFindings:

@@ -25,7 +25,7 @@ from license_vault.validity import china_date
 from signing.errors import PayloadError, PayloadSignatureError, PayloadTooLargeError
 from signing.payload import MAX_QR_TEXT_BYTES, QrPayload, parse_qr_url, verify_payload
 from verify.trust_list import QrKey
-from verify.verdict import Facet, Reason
+from verify.verdict import NOT_CHECKED, Facet, Reason
 
 __all__ = ["KeySource", "QrFindings", "examine", "in_force_by_dates"]
 
@@ -47,16 +47,13 @@ class KeySource(Protocol):
     def department_name(self, uscc: str) -> str | None: ...
 
 
-_SKIPPED = Facet.skip()
-
-
 @dataclasses.dataclass
 class QrFindings:
     """The code facets of a :class:`~verify.verdict.QrVerdict`, and what they found."""
 
-    well_formed: Facet = _SKIPPED
-    known_key: Facet = _SKIPPED
-    signature: Facet = _SKIPPED
+    well_formed: Facet = NOT_CHECKED
+    known_key: Facet = NOT_CHECKED
+    signature: Facet = NOT_CHECKED
     token: str | None = None
     kid: str | None = None
     payload: QrPayload | None = None  # set only when the code is genuine and its key fits

@@ -31,7 +31,15 @@ from verify import images, pdf, qr, trust_list, vault
 from verify.errors import ImageError, VerifyError
 from verify.revocation import RevocationList
 from verify.trust_list import QrKey, TrustList
-from verify.verdict import Facet, LicenseView, PdfVerdict, QrVerdict, Reason, Verdict
+from verify.verdict import (
+    NOT_CHECKED,
+    Facet,
+    LicenseView,
+    PdfVerdict,
+    QrVerdict,
+    Reason,
+    Verdict,
+)
 from yiwang.database import utcnow
 
 __all__ = ["LiveKeys", "Verifier", "verify_qr_offline"]
@@ -43,7 +51,6 @@ _UNAVAILABLE = "the vault could not be consulted"
 # Offline, the vault facets are never checked (and not required): the same
 # frozen facets serve every verdict.
 _NOT_CONSULTED = Facet.skip(_OFFLINE)
-_NOT_REACHED = Facet.skip()  # a check that an earlier failure made moot
 # The facets of each verdict that only the vault can answer.
 _QR_VAULT_FACETS = ("in_vault", "matches_vault", "status", "in_force")
 _PDF_VAULT_FACETS = ("in_vault", "matches_vault", "seal_ok", "status", "in_force")
@@ -78,7 +85,7 @@ def verify_qr_offline(text: object, trust: TrustList, *, at: dt.datetime | None 
     findings = qr.examine(text, trust, issuer=trust.issuer, at=at)
     payload = findings.payload
     identifier = issuer_name = None
-    in_force = _NOT_REACHED
+    in_force = NOT_CHECKED
     if payload is not None:
         identifier = payload.identifier
         issuer_name = trust.department_name(payload.issuer_uscc)

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "MESSAGES",
+    "NOT_CHECKED",
     "Facet",
     "LicenseView",
     "Message",
@@ -214,7 +215,8 @@ class LicenseView:
         }
 
 
-_SKIPPED = Facet()
+# The facet of a check that was not made (a frozen value: one serves every verdict).
+NOT_CHECKED = Facet()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -323,17 +325,17 @@ class PdfVerdict(Verdict):
         "in_force")
     kind: ClassVar[str] = "pdf"
 
-    well_formed: Facet = _SKIPPED
-    signed: Facet = _SKIPPED
-    intact: Facet = _SKIPPED
-    covers_document: Facet = _SKIPPED
-    trusted: Facet = _SKIPPED
-    certificate_good_at_signing: Facet = _SKIPPED
-    in_vault: Facet = _SKIPPED
-    matches_vault: Facet = _SKIPPED
-    seal_ok: Facet = _SKIPPED
-    status: Facet = _SKIPPED
-    in_force: Facet = _SKIPPED
+    well_formed: Facet = NOT_CHECKED
+    signed: Facet = NOT_CHECKED
+    intact: Facet = NOT_CHECKED
+    covers_document: Facet = NOT_CHECKED
+    trusted: Facet = NOT_CHECKED
+    certificate_good_at_signing: Facet = NOT_CHECKED
+    in_vault: Facet = NOT_CHECKED
+    matches_vault: Facet = NOT_CHECKED
+    seal_ok: Facet = NOT_CHECKED
+    status: Facet = NOT_CHECKED
+    in_force: Facet = NOT_CHECKED
     signing_time: dt.datetime | None = None  # proven by the signature timestamp
     signed_revision_sha256: str | None = None
     signer: str | None = None  # the signer certificate's subject
@@ -363,13 +365,13 @@ class QrVerdict(Verdict):
         "well_formed", "known_key", "signature", "in_force")
     kind: ClassVar[str] = "qr"
 
-    well_formed: Facet = _SKIPPED
-    known_key: Facet = _SKIPPED
-    signature: Facet = _SKIPPED
-    in_vault: Facet = _SKIPPED
-    matches_vault: Facet = _SKIPPED
-    status: Facet = _SKIPPED
-    in_force: Facet = _SKIPPED
+    well_formed: Facet = NOT_CHECKED
+    known_key: Facet = NOT_CHECKED
+    signature: Facet = NOT_CHECKED
+    in_vault: Facet = NOT_CHECKED
+    matches_vault: Facet = NOT_CHECKED
+    status: Facet = NOT_CHECKED
+    in_force: Facet = NOT_CHECKED
     kid: str | None = None
     # Set when the code is genuine and its key is the issuer's: what it asserts,
     # and the issuing department's name as the keys' source knows it.
