@@ -247,7 +247,7 @@ def verify_payload(token: str, keys: Mapping[str, PublicKey]) -> VerifiedPayload
 def _is_base64url(text: str) -> bool:
     """True for a non-empty string of base64url characters only."""
     # Deleting the alphabet must leave nothing: over a 300-character token, half
-    # the time of the equivalent regular expression, and every scan does it twice.
+    # the time of the equivalent regular expression, and every scan does it.
     return (bool(text) and text.isascii()
             and not text.encode("ascii").translate(None, _BASE64URL_BYTES))
 
