@@ -60,7 +60,9 @@ ASSERTION_ALGORITHMS = ("RS256", "ES256")
 MAX_ASSERTION_LIFETIME = dt.timedelta(minutes=10)
 _CLIENT_ID_ALPHABET = string.ascii_letters + string.digits
 _API_SCOPE = re.compile(r"^[a-z][a-z0-9_.:-]{0,63}$")
-_LOOPBACK_IPS = ("127.0.0.1", "[::1]")
+# A loopback IP literal and an optional port, and nothing else: no user-info
+# ("http://127.0.0.1:1@attacker.example" has host attacker.example).
+_LOOPBACK_NETLOC = re.compile(r"(127\.0\.0\.1|\[::1\])(?::([0-9]{1,5}))?")
 _LOOPBACK_HOSTS = ("127.0.0.1", "::1", "localhost")
 
 
@@ -90,9 +92,17 @@ def _check_uri(uri: str, *, public: bool, what: str) -> None:
     """Absolute, no fragment; https, loopback http, or (native apps) a private-use scheme."""
     if len(uri) > 2000:
         raise ClientConfigError(f"{what} {uri[:40]}... is too long")
-    parts = urlsplit(uri)
+    try:
+        parts = urlsplit(uri)
+        port = parts.port
+    except ValueError:
+        raise ClientConfigError(f"{what} {uri!r} is not a valid URI") from None
     if not parts.scheme or "#" in uri:
         raise ClientConfigError(f"{what} {uri!r} must be absolute and have no fragment")
+    if "@" in parts.netloc:
+        raise ClientConfigError(f"{what} {uri!r} must not carry user information")
+    if port == 0:
+        raise ClientConfigError(f"{what} {uri!r} must not use port 0")
     if parts.scheme == "https" and parts.hostname:
         return
     if parts.scheme == "http" and parts.hostname in _LOOPBACK_HOSTS:
@@ -246,12 +256,16 @@ def redirect_uri_matches(client: Client, uri: str) -> bool:
 
 def _loopback_without_port(uri: str) -> str | None:
     """The URI with its port removed if it is ``http`` on a loopback IP literal, else None."""
-    parts = urlsplit(uri)
-    # "[::1]" has colons of its own: only a colon after the bracket starts a port.
-    host = parts.netloc if parts.netloc.endswith("]") else parts.netloc.rsplit(":", 1)[0]
-    if parts.scheme != "http" or host not in _LOOPBACK_IPS:
+    try:
+        parts = urlsplit(uri)
+    except ValueError:
         return None
-    return urlunsplit((parts.scheme, host, parts.path, parts.query, parts.fragment))
+    loopback = _LOOPBACK_NETLOC.fullmatch(parts.netloc)
+    if parts.scheme != "http" or loopback is None:
+        return None
+    if loopback[2] is not None and not 0 < int(loopback[2]) < 65536:
+        return None
+    return urlunsplit((parts.scheme, loopback[1], parts.path, parts.query, parts.fragment))
 
 
 # --- client authentication -------------------------------------------------------------

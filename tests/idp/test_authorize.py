@@ -98,6 +98,9 @@ def test_loopback_port_is_free_for_native_clients_only(live: Live) -> None:
     response = authorize(live, params(native, redirect_uri="http://127.0.0.1:53124/native-cb"))
     assert response.status_code == 303
     assert response.headers["Location"].startswith(live.url + "/login/")
+    # Not redirected, not even with an error: the browser would go to attacker.example.
+    assert_page_error(authorize(live, params(
+        native, redirect_uri="http://127.0.0.1:1@attacker.example/native-cb")), "invalid_request")
     web = Registered(*add_client(live.runtime, redirect_uris=["http://127.0.0.1/web-cb"]))
     assert_page_error(authorize(live, params(web, redirect_uri="http://127.0.0.1:53124/web-cb")),
                       "invalid_request")

@@ -73,6 +73,36 @@ def test_native_clients_may_vary_the_port_of_an_ipv6_loopback(session: Session) 
     assert not clients.redirect_uri_matches(client, "http://[::1]:61000/other")
 
 
+@pytest.mark.parametrize("uri", [
+    "http://127.0.0.1:1@attacker.example/cb",  # user-info: the host is attacker.example
+    "http://127.0.0.1@attacker.example/cb",
+    "http://user@127.0.0.1/cb",
+    "http://127.0.0.1:abc/cb",
+    "http://127.0.0.1:99999/cb",
+    "http://127.0.0.1:0/cb",
+    "http://127.0.0.1:/cb",
+    "http://127.0.0.1:６１０００/cb",
+    "http://[::1:61000/cb",
+    "http://[::1]:1@attacker.example/cb",
+])
+def test_only_the_port_of_a_loopback_redirect_uri_may_vary(session: Session, uri: str) -> None:
+    # RFC 8252 §7.3: the port, and nothing else; a string that merely starts
+    # with the loopback address is no loopback URI.
+    client, _ = register(session, public=True,
+                         redirect_uris=["http://127.0.0.1/cb", "http://[::1]/cb"])
+    assert not clients.redirect_uri_matches(client, uri)
+
+
+@pytest.mark.parametrize("uri", [
+    "https://user@portal.example.gov.cn/cb", "http://127.0.0.1:1@attacker.example/cb",
+    "https://portal.example.gov.cn:0/cb", "https://portal.example.gov.cn:x/cb", "https://[::1/cb",
+])
+def test_redirect_uris_with_user_info_or_a_bad_port_are_not_registered(
+        session: Session, uri: str) -> None:
+    with pytest.raises(ClientConfigError):
+        register(session, public=True, redirect_uris=[uri])
+
+
 def test_native_loopback_redirect_uri_with_a_fragment_is_refused(session: Session) -> None:
     # RFC 6749 §3.1.2: a redirection endpoint has no fragment; only the port may vary.
     client, _ = register(session, public=True, redirect_uris=["http://127.0.0.1/cb"])
