@@ -28,7 +28,7 @@ from sqlalchemy.orm import Session
 from idp.errors import ClientConfigError, ClientNotFoundError, InvalidClient, InvalidRequest
 from idp.grants import digest
 from idp.models import Client, UsedAssertion
-from idp.tokens import ID_TOKEN_ALGS, audiences_of
+from idp.tokens import ID_TOKEN_ALGS, audiences_of, unverified_claims
 from keys.errors import TokenInvalidError
 from keys.jws import verify as verify_jws
 
@@ -296,8 +296,11 @@ def parse_credentials(authorization: str | None, form: Mapping[str, str]) -> Cre
     if "client_assertion" in form or "client_assertion_type" in form:
         if form.get("client_assertion_type") != ASSERTION_TYPE:
             raise InvalidClient("client_assertion_type must be " + ASSERTION_TYPE + ".")
-        used.append(Credentials("private_key_jwt", form.get("client_id", ""),
-                                assertion=form.get("client_assertion", "")))
+        assertion = form.get("client_assertion", "")
+        # RFC 7523 §3: the client_id parameter is optional, the assertion's sub names the client.
+        used.append(Credentials("private_key_jwt",
+                                form.get("client_id") or _assertion_subject(assertion),
+                                assertion=assertion))
     if len(used) > 1:
         raise InvalidRequest("Use exactly one client authentication method.")
     if used:
@@ -309,6 +312,15 @@ def parse_credentials(authorization: str | None, form: Mapping[str, str]) -> Cre
     if not form.get("client_id"):
         raise InvalidClient("Client authentication is required.")
     return Credentials("none", form["client_id"])
+
+
+def _assertion_subject(assertion: str) -> str:
+    """The unverified ``sub`` of a client assertion: which client's keys to verify it with."""
+    try:
+        subject = unverified_claims(assertion).get("sub")
+    except TokenInvalidError:
+        return ""
+    return subject if isinstance(subject, str) else ""
 
 
 def _basic(value: str) -> Credentials:
@@ -423,11 +435,15 @@ def _check_assertion(session: Session, client: Client, assertion: str,
         raise InvalidClient("The client assertion is invalid.") from None
     if claims["iss"] != client.client_id or claims["sub"] != client.client_id:
         raise InvalidClient("The client assertion must have iss and sub equal to client_id.")
-    if not set(audiences_of(claims)) & set(audiences):
+    claimed = audiences_of(claims)
+    if not all(isinstance(audience, str) for audience in claimed) \
+            or not set(claimed) & set(audiences):
         raise InvalidClient("The client assertion is meant for another audience.")
-    expires = dt.datetime.fromtimestamp(float(claims["exp"]), dt.UTC)
-    if expires - now > MAX_ASSERTION_LIFETIME:
+    # exp is a finite number (verify_jws checked it), but may be far beyond any date.
+    lifetime = float(claims["exp"]) - now.timestamp()
+    if lifetime > MAX_ASSERTION_LIFETIME.total_seconds():
         raise InvalidClient("The client assertion lives too long.")
+    expires = now + dt.timedelta(seconds=lifetime)
     jti = str(claims["jti"])[:255]
     if session.get(UsedAssertion, (client.client_id, jti)) is not None:
         raise InvalidClient("The client assertion was already used.")

@@ -53,6 +53,9 @@ ACCESS_TOKEN_ALG = "ES256"
 ID_TOKEN_ALGS = ("RS256", "ES256")
 AT_TYPE = "at+jwt"
 KEY_CACHE_SECONDS = 30.0
+# A token naming a kid we do not know reloads the keys (it may be a new one),
+# but at most this often, so invented kids cannot make every request a query.
+UNKNOWN_KID_RELOAD_SECONDS = 1.0
 # Longer than any token we issue; refused before any parsing.
 MAX_TOKEN_LENGTH = 4096
 PAIRWISE_LABEL = "idp pairwise subject"
@@ -93,9 +96,11 @@ class TokenKeys:
         """The published keys; reloaded when stale or when ``kid`` is unknown (a new key)."""
         cached = self._verifying
         clock = time.monotonic()
-        if cached is not None and clock - cached[0] < self._cache_seconds \
-                and (kid is None or kid in cached[1]):
-            return cached[1]
+        if cached is not None:
+            age = clock - cached[0]
+            if age < UNKNOWN_KID_RELOAD_SECONDS or (
+                    age < self._cache_seconds and (kid is None or kid in cached[1])):
+                return cached[1]
         keys = self._keystore.verification_keys(session, PURPOSE, None, now=now)
         with self._lock:
             self._verifying = (clock, keys)
@@ -119,7 +124,10 @@ class TokenKeys:
                require: tuple[str, ...] = ("exp", "iat"),
                at: dt.datetime | None = None) -> dict[str, Any]:
         """Verify a token we issued; raises :class:`TokenInvalidError`."""
-        keys = self.verification_keys(session, now=now, kid=unverified_header(token).get("kid"))
+        kid = unverified_header(token).get("kid")
+        if not isinstance(kid, str):
+            raise TokenInvalidError("token header has no kid")
+        keys = self.verification_keys(session, now=now, kid=kid)
         return verify(token, keys, list(algorithms), audience=audience, issuer=issuer,
                       require=require, at=at or now)
 

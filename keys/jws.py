@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import math
 from base64 import urlsafe_b64encode
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -187,7 +188,14 @@ def _numeric_date(claims: dict[str, Any], name: str) -> float:
     value = claims[name]
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise TokenInvalidError(f"{name} claim is not a number")
-    return float(value)
+    # Python's JSON reads NaN and Infinity: an exp of NaN would never expire.
+    try:
+        seconds = float(value)
+    except OverflowError:
+        seconds = math.inf
+    if not math.isfinite(seconds):
+        raise TokenInvalidError(f"{name} claim is not a finite number")
+    return seconds
 
 
 def _b64_fixed(value: int, size: int) -> str:

@@ -97,7 +97,8 @@ def oauth_error_response(error: OAuthError) -> Response:
     """A protocol error on a JSON endpoint, as a Flask response."""
     settle(current_session(), error)
     body, headers = refusal(error, provider().issuer, path=request.path,
-                            had_credentials="Authorization" in request.headers)
+                            had_credentials=resources.presents_bearer(
+                                request.headers.get("Authorization")))
     response = jsonify(body)
     response.status_code = error.status
     response.headers.update(headers)

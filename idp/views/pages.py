@@ -165,7 +165,13 @@ def show(uid: str) -> Response:
 
 
 def _typed_id_number(value: str) -> str:
-    return re.sub(r"[\s-]", "", value).upper()[:64]
+    """The typed ID number, canonical when valid: every spelling of a number
+    (full-width digits, spaces, a lower-case x) shares the account's throttle."""
+    value = value[:64]
+    try:
+        return ric.validate(value)
+    except ValueError:
+        return re.sub(r"[\s-]", "", value).upper()
 
 
 @blueprint.post("/login/<uid>")

@@ -113,6 +113,9 @@ def test_online_guessing_is_throttled(live: Live, person: Account, rp: Registere
     blocked = browser.log_in(start(live, rp, browser), person.id_number)
     assert blocked.status_code == 429
     assert "尝试次数过多" in blocked.text
+    # However the number is typed, it is the same account's throttle.
+    full_width = person.id_number.translate(str.maketrans("0123456789X", "０１２３４５６７８９ｘ"))
+    assert browser.log_in(start(live, rp, browser), full_width).status_code == 429
     # The delay is short at first: after it the real password works again.
     time.sleep(2.2)
     done = browser.log_in(start(live, rp, browser), person.id_number)

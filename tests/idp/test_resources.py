@@ -67,6 +67,23 @@ def test_userinfo_without_token_asks_for_one(live: Live) -> None:
     assert response.headers["WWW-Authenticate"] == f'Bearer realm="{live.url}"'
 
 
+def test_userinfo_with_another_scheme_asks_for_a_bearer_token(live: Live) -> None:
+    # RFC 6750 §3.1: an unsupported authentication method gets no error code.
+    response = requests.get(live.url + "/userinfo", auth=("someone", "secret"), timeout=5)
+    assert response.status_code == 401
+    assert response.headers["WWW-Authenticate"] == f'Bearer realm="{live.url}"'
+
+
+@pytest.mark.parametrize("kid", [[], {"a": 1}, 7, None])
+def test_token_with_an_invented_kid_is_invalid(live: Live, person: Account, rp: Registered,
+                                              kid: Any) -> None:
+    issued = tokens(live, person, rp)
+    header, claims = parts(issued["access_token"])
+    invented = forge({**header, "kid": kid}, claims) + issued["access_token"].split(".")[2]
+    assert_invalid_token(userinfo(live, invented))
+    assert introspect(live, rp, invented) == {"active": False}
+
+
 def test_userinfo_refuses_tokens_outside_the_header(live: Live, person: Account,
                                                    rp: Registered) -> None:
     issued = tokens(live, person, rp)

@@ -303,9 +303,23 @@ def test_private_key_jwt_authenticates_once_per_assertion(live: Live) -> None:
     assert_error(token(live, _assertion_request(client_id, assertion)), "invalid_client", 401)
 
 
+def test_private_key_jwt_may_leave_the_client_id_to_the_assertion(live: Live) -> None:
+    # RFC 7523 §3: the assertion's sub names the client; client_id is optional.
+    client_id, key = _jwt_client(live)
+    request = _assertion_request(client_id, _assertion(live, client_id, key))
+    del request["client_id"]
+    assert token(live, request).status_code == 200
+    other_id, _ = _jwt_client(live)
+    # Names the other client, but is signed with the first client's key.
+    forged = _assertion_request(other_id, _assertion(live, other_id, key))
+    del forged["client_id"]
+    assert_error(token(live, forged), "invalid_client", 401)
+
+
 @pytest.mark.parametrize("overrides", [
     {"aud": "https://elsewhere.example/token"}, {"iss": "someone"}, {"exp": 1},
-    {"exp": None}, {"jti": None},
+    {"exp": None}, {"jti": None}, {"exp": 1e300}, {"exp": float("nan")}, {"exp": 10**400},
+    {"aud": {"a": 1}}, {"aud": [{"a": 1}]},
 ])
 def test_bad_client_assertions_are_invalid_client(live: Live,
                                                   overrides: dict[str, Any]) -> None:

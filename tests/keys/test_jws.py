@@ -121,6 +121,16 @@ def test_expired_token_is_refused(token_keys: tuple[Any, Any, Any]) -> None:
     assert jws.verify(token, keys, ALGORITHMS, at=expiry, leeway=dt.timedelta(seconds=30))
 
 
+@pytest.mark.parametrize("exp", [float("nan"), float("inf"), 10**400], ids=["nan", "inf", "huge"])
+def test_an_exp_that_is_no_finite_number_is_refused(token_keys: tuple[Any, Any, Any],
+                                                    exp: object) -> None:
+    # Python's JSON reads NaN: compared with anything it is false, so it would never expire.
+    es, _, keys = token_keys
+    token = jws.sign({"sub": "x", "exp": exp}, es)
+    with pytest.raises(TokenInvalidError, match="not a finite number"):
+        jws.verify(token, keys, ALGORITHMS, at=NOW)
+
+
 def test_token_not_yet_valid_is_refused(token_keys: tuple[Any, Any, Any]) -> None:
     es, _, keys = token_keys
     token = jws.sign(_claims(nbf=NOW + dt.timedelta(minutes=1)), es)
