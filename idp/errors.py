@@ -59,7 +59,7 @@ class IdentifierError(IdpError, ValueError):
 
     The message is meant for users and logs alike, so it never contains a
     full resident ID number: ID numbers are personal information and only
-    their masked form (``110105********123X``) may appear.
+    their masked form (``110**************X``) may appear.
     """
 
     default_message = "The identifier is not valid."

@@ -56,7 +56,7 @@ class Person(Base):
     # HMAC-SHA256 of the canonical ID number under a key derived from the master key.
     id_number_index: Mapped[str] = mapped_column(String(64), unique=True)
     id_number_sealed: Mapped[bytes] = mapped_column(LargeBinary)
-    # ``110105********002X``: enough for an operator to recognise, not to identify.
+    # ``110**************X``: enough for an operator to recognise, not to identify.
     id_number_masked: Mapped[str] = mapped_column(String(18))
     name: Mapped[str] = mapped_column(String(100))
     level: Mapped[str] = mapped_column(String(2))

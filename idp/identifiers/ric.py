@@ -21,27 +21,27 @@ Legacy 15-digit numbers are not accepted.
 >>> validate('3604-2619-9101-0100-71')
 '360426199101010071'
 >>> mask('11010519491231002X')
-'110105********002X'
+'110**************X'
 >>> validate('110105194912310021')
 Traceback (most recent call last):
     ...
-idp.errors.InvalidChecksum: ID number 110105********0021 has a wrong check digit.
+idp.errors.InvalidChecksum: ID number 110**************1 has a wrong check digit.
 >>> validate('440524188001010014')
 Traceback (most recent call last):
     ...
-idp.errors.InvalidBirthDate: ID number 440524********0014 has a birth date before 1900.
+idp.errors.InvalidBirthDate: ID number 440**************4 has a birth date before 1900.
 >>> validate('440305200106203145', today=datetime.date(2001, 6, 19))
 Traceback (most recent call last):
     ...
-idp.errors.InvalidBirthDate: ID number 440305********3145 has a birth date in the future.
+idp.errors.InvalidBirthDate: ID number 440**************5 has a birth date in the future.
 >>> validate('110105194902300020')
 Traceback (most recent call last):
     ...
-idp.errors.InvalidBirthDate: ID number 110105********0020 has an impossible birth date.
+idp.errors.InvalidBirthDate: ID number 110**************0 has an impossible birth date.
 >>> validate('990000199001011239')
 Traceback (most recent call last):
     ...
-idp.errors.InvalidRegion: ID number 990000********1239 has an unknown region code.
+idp.errors.InvalidRegion: ID number 990**************9 has an unknown region code.
 >>> validate('11010519491231002')
 Traceback (most recent call last):
     ...
@@ -49,7 +49,7 @@ idp.errors.InvalidLength: An ID number has 18 characters, this one has 17.
 >>> validate('110105194912A1002X')
 Traceback (most recent call last):
     ...
-idp.errors.InvalidFormat: Character 13 of ID number 110105********002X must be a digit.
+idp.errors.InvalidFormat: Character 13 of ID number 110**************X must be a digit.
 """
 
 from __future__ import annotations
@@ -118,22 +118,25 @@ def calc_check_digit(number: str) -> str:
 
 
 def mask(number: str) -> str:
-    """Return the number with the birth date and part of the sequence hidden.
+    """Return the number with all but its first three and last characters hidden.
 
-    The region code (first 6) and the last 4 characters stay, which is
-    enough for a person to recognise their own number. Anything that is not
-    18 characters long is hidden completely, since we cannot tell which parts
+    The birth date and the sequence number are both hidden: a license face
+    often shows the birth date, and beside it the usual ``110105********002X``
+    would give the whole number away. With this mask and the birth date, the
+    hidden county and sequence digits still leave hundreds to thousands of
+    candidates (about 3,600 for ``110``), not one. Anything that is not 18
+    characters long is hidden completely, since we cannot tell which parts
     would be safe to show.
 
     >>> mask('110105 19491231 002X')
-    '110105********002X'
+    '110**************X'
     >>> mask('1101051949')
     '**********'
     """
     number = compact(number)
     if len(number) != LENGTH:
         return "*" * len(number)
-    return number[:6] + "*" * 8 + number[-4:]
+    return number[:3] + "*" * 14 + number[-1:]
 
 
 def validate(number: str, today: datetime.date | None = None) -> str:

@@ -54,7 +54,7 @@ def test_id_numbers_never_reach_the_idp_log(live: Live, person: Account, rp: Reg
     idp_records = [r.getMessage() for r in caplog.records if r.name == "idp"]
     assert idp_records, "log-ins are logged"
     assert all(person.id_number not in message for message in idp_records)
-    assert any(re.search(r"\d{6}\*{8}\d{3}[\dX]", message) for message in idp_records)
+    assert any(re.search(r"\d{3}\*{14}[\dX]", message) for message in idp_records)
 
 
 def test_https_issuer_gives_secure_cookies(client: FlaskClient, app: object) -> None:

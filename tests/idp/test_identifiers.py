@@ -260,9 +260,10 @@ def test_errors_are_idp_errors_and_value_errors(number: str) -> None:
     assert not ric.is_valid(number, today=datetime.date(2024, 1, 1))
 
 
-def test_mask_shows_region_and_last_four() -> None:
-    assert ric.mask("11010519491231002X") == "110105********002X"
-    assert ric.mask("110105 19491231 002x") == "110105********002X"
+def test_mask_hides_birth_date_and_sequence() -> None:
+    # A license face may show the birth date: the mask must not complete it.
+    assert ric.mask("11010519491231002X") == "110**************X"
+    assert ric.mask("110105 19491231 002x") == "110**************X"
 
 
 def test_mask_hides_everything_when_length_is_wrong() -> None:
