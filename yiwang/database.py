@@ -62,13 +62,18 @@ def utcnow() -> dt.datetime:
 
 
 def make_engine(url: str) -> Engine:
-    """An engine with the connection settings each backend needs."""
+    """An engine with the connection settings each backend needs.
+
+    Statement parameters are kept out of error messages (``hide_parameters``):
+    they may be personal data, and those messages reach the logs.
+    """
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"timeout": 30})
+        engine = create_engine(url, connect_args={"timeout": 30}, hide_parameters=True)
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "begin", _sqlite_begin)
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20,
+                         hide_parameters=True)
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

@@ -11,26 +11,37 @@ import re
 
 # Not after a dot: a license identifier embeds the issuer's USCC, which may be
 # all digits and is public.
-_ID_NUMBER = re.compile(r"(?<![0-9A-Za-z.])(\d{6})\d{8}(\d{3}[\dXx])(?![0-9A-Za-z])")
+_ID_NUMBER = re.compile(r"(?<![0-9A-Za-z.])(\d{3})\d{14}([\dXx])(?![0-9A-Za-z])")
 
 
 def mask_id_numbers(text: str) -> str:
     """Mask anything shaped like an 18-character resident ID number.
 
     >>> mask_id_numbers("login by 11010519491231002X failed")
-    'login by 110105********002X failed'
+    'login by 110**************X failed'
     >>> mask_id_numbers("issued 1.2.156.3005.2.121100000000000000001.121100000000000000.X")
     'issued 1.2.156.3005.2.121100000000000000001.121100000000000000.X'
     """
-    return _ID_NUMBER.sub(r"\1********\2", text)
+    return _ID_NUMBER.sub(r"\1**************\2", text)
 
 
 class MaskIdNumbers(logging.Filter):
+    """Masks the message, and the traceback too: an error may quote the input it choked on."""
+
+    _formatter = logging.Formatter()
+
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
         masked = mask_id_numbers(message)
         if masked != message:
             record.msg, record.args = masked, None
+        # A formatter prints exc_text when it is set, so mask the text it would print.
+        if record.exc_info and not record.exc_text:
+            record.exc_text = self._formatter.formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = mask_id_numbers(record.exc_text)
+        if record.stack_info:
+            record.stack_info = mask_id_numbers(record.stack_info)
         return True
 
 
