@@ -246,10 +246,14 @@ def id_token_claims(*, issuer: str, client: Client, subject: str, grant: Grant,
 
 def verify_access_token(keys: TokenKeys, session: Session, token: str, *, issuer: str,
                         now: dt.datetime) -> dict[str, Any]:
-    """Signature, ``typ``, issuer, expiry and RFC 9068 required claims of an access token."""
+    """Signature, ``typ``, issuer, audience, expiry and RFC 9068 claims of an access token.
+
+    Our access tokens are meant for this service's own resources (userinfo,
+    the vault API), so their ``aud`` is the issuer (RFC 9068 §4).
+    """
     if len(token) > MAX_TOKEN_LENGTH:
         raise TokenInvalidError("token is too long")
     if unverified_header(token).get("typ") != AT_TYPE:
         raise TokenInvalidError("not an access token (typ must be at+jwt)")
-    return keys.verify(session, token, (ACCESS_TOKEN_ALG,), issuer=issuer, now=now,
-                       require=("exp", "iat", "jti", "sub", "client_id", "aud"))
+    return keys.verify(session, token, (ACCESS_TOKEN_ALG,), issuer=issuer, audience=issuer,
+                       now=now, require=("exp", "iat", "jti", "sub", "client_id", "aud"))

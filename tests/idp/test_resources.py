@@ -139,6 +139,18 @@ def test_expired_token_is_invalid(live: Live, person: Account, rp: Registered) -
     assert introspect(live, rp, expired) == {"active": False}
 
 
+def test_access_token_for_another_audience_is_invalid(live: Live, person: Account,
+                                                      rp: Registered) -> None:
+    issued = tokens(live, person, rp)
+    _header, claims = parts(issued["access_token"])
+    claims["aud"] = "https://elsewhere.example"
+    with live.session() as session:
+        key = live.runtime.keystore.active_key(session, PURPOSE, None, "ES256")
+    elsewhere = jws.sign(claims, key, {"typ": "at+jwt"})
+    assert_invalid_token(userinfo(live, elsewhere))
+    assert introspect(live, rp, elsewhere) == {"active": False}
+
+
 def test_id_token_is_not_an_access_token(live: Live, person: Account, rp: Registered) -> None:
     issued = tokens(live, person, rp)
     assert_invalid_token(userinfo(live, issued["id_token"]))
