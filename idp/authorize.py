@@ -48,7 +48,8 @@ MAX_PARAMETER = 2048
 _S256_CHALLENGE = re.compile(r"^[A-Za-z0-9_-]{43}$")
 _SINGLE = ("client_id", "redirect_uri", "response_type", "response_mode", "scope", "state",
            "nonce", "code_challenge", "code_challenge_method", "prompt", "max_age",
-           "login_hint", "acr_values", "request", "request_uri", "registration")
+           "login_hint", "id_token_hint", "acr_values", "request", "request_uri",
+           "registration")
 
 
 class PageError(IdpError):

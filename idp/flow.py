@@ -16,19 +16,22 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from idp import accounts, grants
-from idp.authorize import AuthorizationRequest, response_uri
+from idp.authorize import AuthorizationRequest, PageError, RedirectError, response_uri
 from idp.errors import (
     AccountSelectionRequired,
     ConsentRequired,
+    InvalidRequest,
     LoginRequired,
     OAuthError,
 )
+from idp.logout import check_id_token_hint
 from idp.models import Client, Consent, Interaction, Person, SsoSession
 from idp.provider import Provider
-from idp.tokens import subject_for
+from idp.tokens import audiences_of, subject_for
 
 __all__ = [
     "Step",
+    "apply_id_token_hint",
     "error_uri",
     "finish",
     "grant_consent",
@@ -81,6 +84,30 @@ def protect_login_hint(provider: Provider, request: AuthorizationRequest) -> Aut
     if index is None:
         return request
     return dataclasses.replace(request, login_hint=_INDEXED_HINT + index)
+
+
+def apply_id_token_hint(session: Session, provider: Provider, request: AuthorizationRequest,
+                        hint: str | None, now: dt.datetime) -> AuthorizationRequest:
+    """OIDC Core §3.1.2.1: an id_token_hint names the person the client expects.
+
+    It must be an ID token we issued to this client; its ``sub`` then acts as
+    a login_hint, so another person's session means a fresh log-in, and with
+    prompt=none the answer is login_required.
+    """
+    if hint is None:
+        return request
+    if request.login_hint is not None:
+        raise RedirectError(InvalidRequest("Send login_hint or id_token_hint, not both."),
+                            request.redirect_uri, request.state)
+    try:
+        claims = check_id_token_hint(session, provider, hint, now)
+    except PageError as exc:
+        raise RedirectError(exc.error, request.redirect_uri, request.state) from None
+    subject = claims["sub"]
+    if request.client_id not in audiences_of(claims) or not isinstance(subject, str):
+        raise RedirectError(InvalidRequest("id_token_hint was not issued to this client."),
+                            request.redirect_uri, request.state)
+    return dataclasses.replace(request, login_hint=subject)
 
 
 def hint_matches(provider: Provider, client: Client, person: Person, hint: str) -> bool:

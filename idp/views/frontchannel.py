@@ -62,8 +62,10 @@ def authorize() -> Response:
     session = current_session()
     moment = now()
     try:
-        auth_request = flow.protect_login_hint(
-            p, check_authorization_request(session, request_parameters()))
+        parameters = request_parameters()
+        auth_request = flow.protect_login_hint(p, flow.apply_id_token_hint(
+            session, p, check_authorization_request(session, parameters),
+            parameters.get("id_token_hint", [None])[0], moment))
     except PageError as exc:
         return error_page(exc.error)
     except RedirectError as exc:

@@ -15,6 +15,8 @@ from tests.idp.helpers import (
     REDIRECT_URI,
     Live,
     add_client,
+    add_person,
+    id_number,
     pkce_pair,
     redirect_params,
 )
@@ -206,6 +208,44 @@ def test_login_hint_naming_the_person_keeps_the_session(live: Live, person: Acco
     none = browser.get("/authorize?" + urlencode(params(rp, prompt="none",
                                                         login_hint="someone-else")))
     assert redirect_params(none)["error"] == "login_required"
+
+
+def _id_token(live: Live, person: Account, rp: Registered, browser: Any) -> str:
+    from tests.idp.test_token import code_request, get_code, secret_auth, token
+
+    code, verifier = get_code(live, person, rp, browser=browser)
+    return str(token(live, code_request(code, verifier), auth=secret_auth(rp)).json()["id_token"])
+
+
+def test_id_token_hint_names_who_must_be_logged_in(live: Live, person: Account,
+                                                   rp: Registered) -> None:
+    # OIDC Core §3.1.2.1: another person's session is no positive answer.
+    browser = live.browser()
+    own_hint = _id_token(live, person, rp, browser)
+    same = browser.get("/authorize?" + urlencode(params(rp, prompt="none",
+                                                        id_token_hint=own_hint)))
+    assert "code" in redirect_params(same)
+    other = Account(id_number(2), add_person(live.runtime, id_number(2), name="赵六"))
+    other_hint = _id_token(live, other, rp, live.browser())
+    refused = browser.get("/authorize?" + urlencode(params(rp, prompt="none",
+                                                           id_token_hint=other_hint)))
+    assert redirect_params(refused)["error"] == "login_required"
+    page = browser.get("/authorize?" + urlencode(params(rp, id_token_hint=other_hint)))
+    assert page.status_code == 200 and 'name="password"' in page.text
+
+
+def test_id_token_hint_must_be_ours_and_for_this_client(live: Live, person: Account,
+                                                        rp: Registered) -> None:
+    browser = live.browser()
+    hint = _id_token(live, person, rp, browser)
+    another = Registered(*add_client(live.runtime))
+    for client, value in ((another, hint), (rp, hint[:-4] + "AAAA"), (rp, "not-a-token")):
+        answer = redirect_params(browser.get("/authorize?" + urlencode(
+            params(client, prompt="none", id_token_hint=value))))
+        assert answer["error"] == "invalid_request" and answer["state"] == "s-123"
+    both = browser.get("/authorize?" + urlencode(params(rp, id_token_hint=hint,
+                                                        login_hint=person.id_number)))
+    assert redirect_params(both)["error"] == "invalid_request"
 
 
 def test_existing_redirect_query_is_kept(live: Live) -> None:
