@@ -42,7 +42,7 @@ from pyhanko_certvalidator.errors import PathBuildingError, PathValidationError,
 
 from keys.pades import asn1_certificate
 from signing.pades import signed_range_end
-from verify import bombs, revocation
+from verify import bombs, revisions, revocation
 from verify.revocation import Answer, RevocationList
 from verify.verdict import NOT_CHECKED, Facet, Reason
 
@@ -133,12 +133,12 @@ def examine(data: object, trust: PdfTrust) -> PdfFindings:
         return findings
     facets["signed"] = Facet.ok(f"signature field {signature.field_name}")
     findings.signed_revision = data[:end]
-    _check_signature(signature, trust, findings)
+    _check_signature(signature, trust, findings, revisions.bytes_after_last_eof(data))
     return findings
 
 
 def _check_signature(signature: EmbeddedPdfSignature, trust: PdfTrust,
-                     findings: PdfFindings) -> None:
+                     findings: PdfFindings, unread_tail: int) -> None:
     facets = findings.facets
     claimed_time = _timestamp_time(signature.signer_info)
     roots = [asn1_certificate(root) for root in trust.roots]
@@ -157,7 +157,7 @@ def _check_signature(signature: EmbeddedPdfSignature, trust: PdfTrust,
         return
     findings.identifier = _identifier(signature)
     facets["intact"] = _intact(status)
-    facets["covers_document"] = _coverage(status)
+    facets["covers_document"] = _coverage(status, signature, unread_tail)
     if not facets["intact"].passed:
         return
     timestamp = status.timestamp_validity
@@ -215,13 +215,22 @@ def _intact(status: PdfSignatureStatus) -> Facet:
     return Facet.ok("the signature matches the signed bytes")
 
 
-def _coverage(status: PdfSignatureStatus) -> Facet:
+def _coverage(status: PdfSignatureStatus, signature: EmbeddedPdfSignature,
+              unread_tail: int) -> Facet:
     coverage = status.coverage
     if coverage is SignatureCoverageLevel.ENTIRE_FILE:
         return Facet.ok("the signature covers the whole file")
+    if unread_tail:
+        return Facet.fail(Reason.MODIFIED_AFTER_SIGNING,
+                          f"{unread_tail} bytes follow the file's last end-of-file marker: "
+                          "content that some PDF readers show and others ignore")
     level = status.modification_level
     if (coverage is SignatureCoverageLevel.ENTIRE_REVISION and level in _ALLOWED_AFTER_SIGNING
             and status.docmdp_ok):
+        rewritten = revisions.metadata_changes(signature.reader, signature.signed_revision)
+        if rewritten:
+            return Facet.fail(Reason.MODIFIED_AFTER_SIGNING,
+                              f"the metadata was changed after signing ({', '.join(rewritten)})")
         return Facet.ok("only long-term validation data follows the signed revision")
     covered = "unknown" if coverage is None else coverage.name
     changed = "unknown" if level is None else level.name
@@ -315,12 +324,8 @@ def _timestamp_time(signer_info: cms.SignerInfo) -> dt.datetime | None:
 def _identifier(signature: EmbeddedPdfSignature) -> str | None:
     """The /Subject of the signed revision's document information (the identifier)."""
     try:
-        reader = signature.reader
-        if signature.signed_revision == reader.xrefs.total_revisions - 1:
-            trailer = reader.trailer_view  # the signed revision is the last one
-        else:
-            trailer = reader.get_historical_resolver(signature.signed_revision).trailer_view
-        subject = trailer["/Info"]["/Subject"]
+        subject = revisions.document_info(signature.reader, signature.signed_revision).get(
+            "/Subject")
     except Exception:  # absent or malformed: simply no identifier
         return None
     return str(subject) if isinstance(subject, (str, generic.TextStringObject)) else None

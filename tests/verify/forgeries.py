@@ -81,6 +81,47 @@ def append_page(pdf: bytes) -> bytes:
     return _written(writer)
 
 
+def hidden_update(pdf: bytes) -> bytes:
+    """An update painting over the page, appended without its closing ``%%EOF``.
+
+    pyHanko reads a file from the last ``%%EOF`` in its final kilobyte and
+    never sees the update; poppler follows the last ``startxref`` and renders
+    it. Written by hand: pyHanko's writer would also rewrite the XMP metadata,
+    and the update would no longer fit in that kilobyte.
+    """
+    reader = PdfFileReader(io.BytesIO(pdf))
+    kids = reader.root["/Pages"]["/Kids"]
+    page_reference, page = kids.raw_get(0).reference, kids[0]
+    box = reader.trailer["/Size"]
+    page[NameObject("/Contents")] = generic.ArrayObject(
+        [page.raw_get("/Contents"), generic.IndirectObject(box, 0, reader)])
+    page_bytes = io.BytesIO()
+    page.write_to_stream(page_bytes)
+    paint = b"q 1 0 0 rg 60 420 480 120 re f Q"
+    out = bytearray(pdf)
+    box_at = len(out)
+    out += b"%d 0 obj\n<< /Length %d >>\nstream\n%s\nendstream\nendobj\n" % (
+        box, len(paint), paint)
+    page_at = len(out)
+    out += b"%d 0 obj\n%s\nendobj\n" % (page_reference.idnum, page_bytes.getvalue())
+    xref_at = len(out)
+    out += b"xref\n%d 1\n%010d 00000 n \n%d 1\n%010d 00000 n \n" % (
+        page_reference.idnum, page_at, box, box_at)
+    out += b"trailer\n<< /Size %d /Root %d 0 R /Prev %d >>\nstartxref\n%d\n" % (
+        box + 1, reader.trailer.raw_get("/Root").idnum, reader.last_startxref, xref_at)
+    return bytes(out)
+
+
+def rewrite_metadata(pdf: bytes, **entries: str) -> bytes:
+    """An incremental update rewriting entries of the document information dictionary."""
+    writer = _incremental(pdf)
+    info = writer.trailer["/Info"].get_object()
+    for key, value in entries.items():
+        info[NameObject("/" + key)] = generic.TextStringObject(value)
+    writer.update_container(info)
+    return _written(writer)
+
+
 def decompression_bomb(pdf: bytes, megabytes: int = 400, *, layered: bool = False) -> bytes:
     """An incremental update whose new page content inflates to ``megabytes`` of zeros.
 

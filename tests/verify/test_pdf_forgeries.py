@@ -144,6 +144,45 @@ def test_new_page_appended(verifier: FreshVerifier, genuine: Issued, pdfsig: Pdf
     assert "Not total document signed" in pdfsig(forged)
 
 
+def test_update_hidden_from_pyhanko_by_a_missing_end_marker(
+        verifier: FreshVerifier, genuine: Issued, pdfsig: PdfSig) -> None:
+    forged = forgeries.hidden_update(genuine.pdf)
+    # pyHanko alone sees only the genuine file
+    assert PdfFileReader(io.BytesIO(forged)).xrefs.total_revisions == \
+        PdfFileReader(io.BytesIO(genuine.pdf)).xrefs.total_revisions
+
+    verdict = verifier.verify_pdf(forged)
+
+    assert verdict.bottom_line is Reason.MODIFIED_AFTER_SIGNING
+    assert "end-of-file marker" in verdict.covers_document.detail
+    assert "Not total document signed" in pdfsig(forged)
+
+
+@pytest.mark.parametrize("tail", [b"\n% a comment\n", b"garbage", b"\x00" * 4 + b"x"])
+def test_bytes_after_the_end_marker(verifier: FreshVerifier, genuine: Issued,
+                                    tail: bytes) -> None:
+    verdict = verifier.verify_pdf(genuine.pdf + tail)
+    assert verdict.bottom_line is Reason.MODIFIED_AFTER_SIGNING
+
+
+def test_trailing_whitespace_is_no_change(verifier: FreshVerifier, genuine: Issued) -> None:
+    assert verifier.verify_pdf(genuine.pdf + b"\r\n \n").bottom_line is Reason.VALID
+
+
+def test_metadata_rewritten_after_signing(verifier: FreshVerifier, genuine: Issued) -> None:
+    forged = forgeries.rewrite_metadata(
+        genuine.pdf, Title="食品经营许可证（有效期至2099年12月31日）",
+        Subject=genuine.identifier.replace(".001.", ".002."))
+
+    verdict = verifier.verify_pdf(forged)
+
+    assert verdict.bottom_line is Reason.MODIFIED_AFTER_SIGNING
+    assert verdict.covers_document.detail == \
+        "the metadata was changed after signing (Subject, Title)"
+    # the identifier is the signed revision's, not the one written later
+    assert verdict.license is not None and verdict.license.identifier == genuine.identifier
+
+
 def test_byte_range_rewritten_to_wrap_other_content(
         verifier: FreshVerifier, genuine: Issued, pdfsig: PdfSig) -> None:
     forged = forgeries.wrap_byte_range(genuine.pdf)
