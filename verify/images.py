@@ -39,7 +39,9 @@ def looks_like_image(data: bytes) -> bool:
 def decode_qr(data: bytes) -> str:
     """The text of the QR code in the image; :class:`ImageError` if there is none or it is unsafe.
 
-    With several codes, the first that is a verification URL wins.
+    Other QR codes beside a verification code are ignored; two different
+    verification codes are refused, as a forged code could sit beside a
+    genuine one and the verdict would depend on which zxing-cpp read first.
     """
     if not isinstance(data, (bytes, bytearray)) or not data:
         raise ImageError("no image data")
@@ -75,13 +77,19 @@ def decode_qr(data: bytes) -> str:
     texts = [result.text for result in found if result.text]
     if not texts:
         raise ImageError("no QR code found in the image")
-    for text in texts:
-        try:
-            parse_qr_url(text)
-        except PayloadError:
-            continue
-        return text
-    return texts[0]
+    codes = list(dict.fromkeys(text for text in texts if _is_verification_url(text)))
+    if len(codes) > 1:
+        raise ImageError(f"the image holds {len(codes)} different verification codes: "
+                         "show one license at a time")
+    return codes[0] if codes else texts[0]
+
+
+def _is_verification_url(text: str) -> bool:
+    try:
+        parse_qr_url(text)
+    except PayloadError:
+        return False
+    return True
 
 
 def _bound_pillow() -> None:

@@ -102,3 +102,34 @@ def test_qr_of_a_forged_code_in_an_image(verifier: FreshVerifier, genuine: Issue
     out = io.BytesIO()
     qrcode.make(forged).save(out)
     assert verifier.verify_image(out.getvalue()).bottom_line is Reason.QR_SIGNATURE_INVALID
+
+
+def _side_by_side(*texts: str) -> bytes:
+    import qrcode
+
+    codes = [qrcode.make(text).get_image().convert("L") for text in texts]
+    sheet = Image.new("L", (sum(code.width for code in codes), max(c.height for c in codes)), 255)
+    left = 0
+    for code in codes:
+        sheet.paste(code, (left, 0))
+        left += code.width
+    out = io.BytesIO()
+    sheet.save(out, format="PNG")
+    return out.getvalue()
+
+
+def test_a_genuine_code_beside_a_forged_one_is_refused(verifier: FreshVerifier,
+                                                      genuine: Issued) -> None:
+    # Whichever zxing-cpp reads first would otherwise decide the verdict.
+    forged = forgeries.edit_payload(genuine.qr_url, 5, 20991231)
+    for image in (_side_by_side(genuine.qr_url, forged), _side_by_side(forged, genuine.qr_url)):
+        verdict = verifier.verify_image(image)
+        assert verdict.bottom_line is Reason.MALFORMED
+        assert "2 different verification codes" in verdict.well_formed.detail
+
+
+def test_other_codes_beside_the_verification_code_are_ignored(verifier: FreshVerifier,
+                                                             genuine: Issued) -> None:
+    image = _side_by_side("https://example.com/menu", genuine.qr_url, genuine.qr_url)
+    assert decode_qr(image) == genuine.qr_url
+    assert verifier.verify_image(image).bottom_line is Reason.VALID
