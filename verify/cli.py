@@ -24,7 +24,7 @@ import click
 from license_vault.validity import CHINA
 from verify import images, pdf, trust_list
 from verify.errors import TrustListError, VerifyError
-from verify.services import Verifier
+from verify.services import Verifier, verification_time
 from verify.verdict import Facet, PdfVerdict, Reason, Verdict
 
 __all__ = ["EXIT_INVALID", "EXIT_UNDETERMINED", "EXIT_VALID", "verify_command"]
@@ -103,7 +103,9 @@ def _read_input(argument: str) -> bytes | str | int:
             return size
         with path.open("rb") as handle:
             return handle.read(_MAX_FILE + 1)
-    if "/v/" not in argument and argument.lower().endswith(_FILE_SUFFIXES):
+    # A code's text is a URL; anything else with a path separator or a file's
+    # suffix was meant to be a file.
+    if "://" not in argument and (os.sep in argument or argument.lower().endswith(_FILE_SUFFIXES)):
         raise click.BadParameter(f"no such file: {argument}")
     if os.path.isdir(argument):
         raise click.BadParameter(f"{argument} is a directory")
@@ -117,7 +119,11 @@ def _parse_at(text: str | None) -> dt.datetime | None:
         moment = dt.datetime.fromisoformat(text)
     except ValueError:
         raise click.BadParameter(f"--at {text!r} is not an ISO 8601 time") from None
-    return moment.replace(tzinfo=CHINA) if moment.utcoffset() is None else moment
+    try:
+        return verification_time(
+            moment.replace(tzinfo=CHINA) if moment.utcoffset() is None else moment)
+    except VerifyError as exc:
+        raise click.BadParameter(f"--at {text!r}: {exc}") from None
 
 
 def _now() -> dt.datetime:

@@ -42,12 +42,15 @@ from verify.verdict import (
 )
 from yiwang.database import utcnow
 
-__all__ = ["LiveKeys", "Verifier", "verify_qr_offline"]
+__all__ = ["EARLIEST_TIME", "LATEST_TIME", "LiveKeys", "Verifier", "verification_time",
+           "verify_qr_offline"]
 
 log = logging.getLogger(__name__)
 
 _OFFLINE = "offline: the vault was not consulted"
 _UNAVAILABLE = "the vault could not be consulted"
+EARLIEST_TIME = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+LATEST_TIME = dt.datetime(2200, 1, 1, tzinfo=dt.UTC)
 # Offline, the vault facets are never checked (and not required): the same
 # frozen facets serve every verdict.
 _NOT_CONSULTED = Facet.skip(_OFFLINE)
@@ -278,12 +281,26 @@ class Verifier:
             facets[name] = Facet.skip(_UNAVAILABLE)
 
 
-def _moment(at: dt.datetime | None, clock: Callable[[], dt.datetime] = utcnow) -> dt.datetime:
-    if at is None:
-        return clock()
+def verification_time(at: object) -> dt.datetime:
+    """``at`` in UTC if it is a timezone-aware time verdicts can be given for; else VerifyError.
+
+    The range leaves room for date arithmetic (China dates, validity periods)
+    that would overflow near the ends of what ``datetime`` holds.
+    """
     if not isinstance(at, dt.datetime) or at.utcoffset() is None:
         raise VerifyError("the verification time must be a timezone-aware datetime")
-    return at.astimezone(dt.UTC)
+    try:
+        moment = at.astimezone(dt.UTC)
+    except OverflowError:
+        moment = None
+    if moment is None or not EARLIEST_TIME <= moment < LATEST_TIME:
+        raise VerifyError(f"the verification time must lie between {EARLIEST_TIME.year} "
+                          f"and {LATEST_TIME.year - 1}")
+    return moment
+
+
+def _moment(at: dt.datetime | None, clock: Callable[[], dt.datetime] = utcnow) -> dt.datetime:
+    return clock() if at is None else verification_time(at)
 
 
 # The root and issuing CA certificates per key store, for a few minutes: they are

@@ -15,6 +15,7 @@ from license_vault import cli as license_vault_cli
 from license_vault.errors import LicenseVaultError
 from signing.errors import SigningError
 from verify.cli import verify_command
+from yiwang.logs import configure_logging
 from yiwang.runtime import Runtime
 from yiwang.settings import Settings, SettingsError, describe
 
@@ -37,6 +38,9 @@ class YiwangGroup(click.Group):
 @click.pass_context
 def cli(ctx: click.Context) -> None:
     """Yiwang: one login, store-once licenses, verification for everyone."""
+    # Commands print their own results; the log shows only what went wrong
+    # (the server raises it to the configured level).
+    configure_logging("WARNING")
     ctx.obj = Runtime(Settings.from_env())
     ctx.call_on_close(ctx.obj.dispose)
 

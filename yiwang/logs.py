@@ -53,3 +53,7 @@ def configure_logging(level: str) -> None:
         handler.addFilter(MaskIdNumbers())
         root.addHandler(handler)
     root.setLevel(level)
+    # pyHanko logs every modification it refuses as a warning with a traceback:
+    # for a verifier a refused change is a verdict, not an incident, and a
+    # stream of forged uploads must not flood the log.
+    logging.getLogger("pyhanko.sign.diff_analysis").setLevel(logging.ERROR)

@@ -119,7 +119,11 @@ def test_garbage_text_exits_1(run: Run, text: str) -> None:
 
 def test_could_not_evaluate_exits_2(run: Run, genuine: Issued, pdf_file: Path) -> None:
     assert run("missing.pdf").exit_code == 2
+    assert run("no/such/file").exit_code == 2
     assert run(genuine.qr_url, "--at", "yesterday").exit_code == 2
+    for out_of_range in ("0001-01-01T00:00:00+08:00", "9999-12-31T23:59:59-12:00", "2200-01-02"):
+        refused = run(genuine.qr_url, "--at", out_of_range)
+        assert refused.exit_code == 2 and "between 1970 and 2199" in refused.output
     # offline, a PDF's vault facets cannot be checked: no verdict
     offline_pdf = run(str(pdf_file), "--offline", "--json")
     assert offline_pdf.exit_code == 2
@@ -147,3 +151,4 @@ def test_the_installed_command_reports_through_its_exit_status(
     assert valid.returncode == 0, valid.stderr
     assert invalid.returncode == 1, invalid.stderr
     assert "MODIFIED_AFTER_SIGNING" in invalid.stdout
+    assert invalid.stderr == ""  # a refused change is a verdict, not a logged traceback
