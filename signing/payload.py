@@ -52,6 +52,7 @@ __all__ = [
     "parse_qr_url",
     "qr_url",
     "sign_payload",
+    "token_message",
     "verify_payload",
 ]
 
@@ -236,7 +237,7 @@ def verify_payload(token: str, keys: Mapping[str, PublicKey]) -> VerifiedPayload
     if len(token) > MAX_QR_TEXT_BYTES:
         raise PayloadTooLargeError(f"the token is longer than {MAX_QR_TEXT_BYTES} bytes")
     try:
-        verified = cose.verify1(_unb64url(token), keys)
+        verified = cose.verify1(token_message(token), keys)
     except TokenInvalidError as exc:
         raise PayloadSignatureError(f"the QR token is not genuine: {exc}") from exc
     except KeyStoreError as exc:
@@ -252,7 +253,8 @@ def _is_base64url(text: str) -> bool:
             and not text.encode("ascii").translate(None, _BASE64URL_BYTES))
 
 
-def _unb64url(token: str) -> bytes:
+def token_message(token: str) -> bytes:
+    """The COSE message a token encodes; :class:`TokenInvalidError` unless canonical base64url."""
     # Strict: the base64url alphabet, no padding, and no stray bits in the last character.
     spare = len(token) % 4
     if not token or spare == 1 or not token.isascii():

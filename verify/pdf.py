@@ -126,12 +126,18 @@ def examine(data: object, trust: PdfTrust) -> PdfFindings:
         facets["signed"] = Facet.fail(Reason.NOT_SIGNED, "the PDF has no signature")
         return findings
     signature = min(signatures, key=lambda candidate: candidate.signed_revision)
+    facets["signed"] = Facet.ok(f"signature field {signature.field_name}")
     end = signed_range_end(signature.byte_range, len(data))
     if end is None:
-        facets["well_formed"] = Facet.fail(
-            Reason.MALFORMED, "the signature's byte range does not fit the file (truncated?)")
+        if signed_range_end(signature.byte_range, MAX_PDF_BYTES) is not None:
+            facets["well_formed"] = Facet.fail(
+                Reason.MALFORMED, "the signature's byte range runs past the end of the file "
+                "(truncated?)")
+        else:
+            facets["intact"] = Facet.fail(
+                Reason.SIGNATURE_BROKEN, "the signature's byte range is not two ranges from "
+                "the start of the file around the signature value")
         return findings
-    facets["signed"] = Facet.ok(f"signature field {signature.field_name}")
     findings.signed_revision = data[:end]
     _check_signature(signature, trust, findings, revisions.bytes_after_last_eof(data))
     return findings

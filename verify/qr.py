@@ -11,8 +11,6 @@ the dates the payload carries; online the vault decides (services).
 
 from __future__ import annotations
 
-import base64
-import binascii
 import dataclasses
 import datetime as dt
 from collections.abc import Iterator, Mapping
@@ -23,7 +21,13 @@ from keys.errors import TokenInvalidError
 from keys.material import PublicKey
 from license_vault.validity import china_date
 from signing.errors import PayloadError, PayloadSignatureError, PayloadTooLargeError
-from signing.payload import MAX_QR_TEXT_BYTES, QrPayload, parse_qr_url, verify_payload
+from signing.payload import (
+    MAX_QR_TEXT_BYTES,
+    QrPayload,
+    parse_qr_url,
+    token_message,
+    verify_payload,
+)
 from verify.trust_list import QrKey
 from verify.verdict import NOT_CHECKED, Facet, Reason
 
@@ -148,12 +152,14 @@ def _refused(findings: QrFindings, token: str, lookup: _KeyLookup, why: str) -> 
     """Say why a code did not verify: not a COSE_Sign1, no key, unknown key, or bad signature."""
     kid = lookup.kid if lookup.kid is not None else _claimed_kid(token)
     if kid is None:
-        findings.well_formed = Facet.fail(Reason.MALFORMED, "the token is not a COSE_Sign1")
+        findings.well_formed = Facet.fail(
+            Reason.MALFORMED, "the token is not a COSE_Sign1 in canonical base64url")
         return
     findings.well_formed = Facet.ok("a COSE_Sign1 verification code")
     if kid == "":
         findings.known_key = Facet.fail(
-            Reason.QR_SIGNATURE_INVALID, "the protected header names no key (unsigned code)")
+            Reason.QR_SIGNATURE_INVALID,
+            "the protected header names no key, or is not deterministic CBOR")
         return
     findings.kid = kid
     key = lookup.key if lookup.kid is not None else lookup.found(kid)
@@ -184,9 +190,8 @@ def _key_fits(key: QrKey, payload: QrPayload) -> Facet:
 def _claimed_kid(token: str) -> str | None:
     """The kid in the protected header; "" if there is none; None if not a COSE_Sign1."""
     try:
-        message = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
-        parts = cose.loads_deterministic(message, tag=cose.COSE_SIGN1_TAG)
-    except (TokenInvalidError, binascii.Error, ValueError):
+        parts = cose.loads_deterministic(token_message(token), tag=cose.COSE_SIGN1_TAG)
+    except TokenInvalidError:
         return None
     if not isinstance(parts, list) or len(parts) != 4 or not isinstance(parts[0], bytes):
         return None
@@ -206,6 +211,9 @@ def _claimed_kid(token: str) -> str | None:
 def in_force_by_dates(payload: QrPayload, at: dt.datetime) -> Facet:
     """Offline: within the validity period the signed payload states (dates in China)."""
     day = china_date(at)
+    if at < payload.issued_at:  # as the vault answers online: the code did not exist yet
+        return Facet.fail(Reason.NOT_YET_VALID,
+                          f"issued at {payload.issued_at.isoformat()}, after the time checked")
     if day < payload.valid_from:
         return Facet.fail(Reason.NOT_YET_VALID,
                           f"valid from {payload.valid_from.isoformat()}, checked on {day}")

@@ -531,10 +531,10 @@ def test_only_canonical_base64url_is_decoded(token: str) -> None:
     except ValueError:
         canonical = False
     if canonical:
-        assert signing_payload._unb64url(token) == data
+        assert signing_payload.token_message(token) == data
     else:
         with pytest.raises(TokenInvalidError):
-            signing_payload._unb64url(token)
+            signing_payload.token_message(token)
 
 
 @FUZZ

@@ -165,6 +165,20 @@ def wrap_byte_range(pdf: bytes) -> bytes:
     return bytes(data)
 
 
+def reshape_byte_range(pdf: bytes, shape: str) -> bytes:
+    """The ByteRange rewritten in place, ``shape`` formatted with its four values.
+
+    ``"{0} {1} {2} {3} 0 0"`` adds two values, ``"1 {1} {2} {3}"`` moves its start.
+    """
+    match = re.search(rb"/ByteRange\s*\[([\d\s]+)\]", pdf)
+    assert match is not None
+    values = [int(value) for value in match.group(1).split()]
+    rewritten = shape.format(*values).encode()
+    width = len(match.group(1))
+    rewritten = rewritten[:width] if len(rewritten) > width else rewritten.ljust(width)
+    return pdf[:match.start(1)] + rewritten + pdf[match.end(1):]
+
+
 def strip_signature(pdf: bytes) -> bytes:
     """An incremental update removing the signature field, its widget and DocMDP."""
     writer = _incremental(pdf)

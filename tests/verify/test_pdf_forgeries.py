@@ -195,6 +195,15 @@ def test_byte_range_rewritten_to_wrap_other_content(
     assert "Signature Validation: Digest Mismatch." in pdfsig(forged)
 
 
+@pytest.mark.parametrize("shape", ["1 {1} {2} {3}", "{0} {1} {2} -{3}", "{0} {1} {2} 1 2 3",
+                                   "{0} {2} {1} {3}"],
+                         ids=["start-moved", "negative", "six-values", "ranges-swapped"])
+def test_byte_range_reshaped(verifier: FreshVerifier, genuine: Issued, shape: str) -> None:
+    verdict = verifier.verify_pdf(forgeries.reshape_byte_range(genuine.pdf, shape))
+    assert verdict.bottom_line is Reason.SIGNATURE_BROKEN
+    assert "two ranges" in verdict.intact.detail
+
+
 @pytest.mark.parametrize("layered", [False, True], ids=["flate", "ascii85-flate-flate"])
 def test_decompression_bomb_in_an_update_is_refused_cheaply(
         verifier: FreshVerifier, genuine: Issued, layered: bool) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import json
 
 import pytest
@@ -224,6 +225,27 @@ def test_garbage_is_malformed(verifier: FreshVerifier, cached_trust_list: TrustL
     for verdict in both(verifier, cached_trust_list, text):
         assert verdict.bottom_line is Reason.MALFORMED
         assert verdict.license is None
+
+
+def test_token_with_stray_bits_in_its_last_character_is_malformed(
+        verifier: FreshVerifier, cached_trust_list: TrustList, genuine: Issued) -> None:
+    # The same bytes to a lenient decoder, but not the canonical encoding (qr-payload.md §1).
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+    token = genuine.qr_url.rsplit("/v/", 1)[1]
+    assert len(token) % 4 != 0, "the test needs a token with spare bits"
+    last = token[-1]
+    stray = genuine.qr_url[:-1] + alphabet[alphabet.index(last) + 1]
+    for verdict in both(verifier, cached_trust_list, stray):
+        assert verdict.bottom_line is Reason.MALFORMED
+        assert "canonical base64url" in verdict.well_formed.detail
+
+
+def test_code_checked_before_it_was_issued_is_not_yet_valid(
+        verifier: FreshVerifier, cached_trust_list: TrustList, genuine: Issued) -> None:
+    before = genuine.license.issued_at - dt.timedelta(seconds=1)
+    online = verifier.verify_qr(genuine.qr_url, before)
+    offline = verify_qr_offline(genuine.qr_url, cached_trust_list, at=before)
+    assert online.bottom_line is offline.bottom_line is Reason.NOT_YET_VALID
 
 
 def test_genuine_token_behind_another_host_is_refused(
