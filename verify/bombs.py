@@ -39,16 +39,24 @@ def inflates_too_much(data: bytes) -> bool:
 
 
 def _stream_starts(data: bytes) -> list[int]:
-    """Where the data of each ``stream`` keyword (not ``endstream``) begins."""
+    """Where the data of each ``stream`` keyword (not ``endstream``) begins.
+
+    As pyHanko reads it: after any whitespace up to and including the first
+    end of line (``stream \\n`` too, which the PDF syntax does not allow).
+    """
     starts = []
     position = data.find(b"stream")
     while position >= 0:
         after = position + 6
         if data[position - 3:position] != b"end":
-            if data[after:after + 2] == b"\r\n":
-                starts.append(after + 2)
-            elif data[after:after + 1] in (b"\n", b"\r"):
-                starts.append(after + 1)
+            start = after
+            while data[start:start + 1] in _SAME_LINE_WHITESPACE:
+                start += 1
+            if data[start:start + 2] == b"\r\n":
+                start += 2
+            elif data[start:start + 1] in (b"\n", b"\r"):
+                start += 1
+            starts.append(start)
         position = data.find(b"stream", after)
     return starts
 
@@ -90,6 +98,7 @@ def _one_layer(buffer: bytes, start: int) -> bytes | None:
 
 
 _WHITESPACE = b" \t\n\r\x0b\x0c"
+_SAME_LINE_WHITESPACE = (b" ", b"\t", b"\x0c", b"\x00")
 
 
 def _a85(text: bytes) -> bytes:

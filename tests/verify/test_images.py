@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import resource
-import time
 from pathlib import Path
 
 import pytest
@@ -63,14 +62,12 @@ def test_decompression_bomb_is_refused_before_decoding(verifier: FreshVerifier) 
     bomb = forgeries.png_declaring(100_000, 100_000)
     assert len(bomb) < 100
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    started = time.perf_counter()
 
     with pytest.raises(ImageError, match="refused before decoding"):
         decode_qr(bomb)
     verdict = verifier.verify_image(bomb)
 
     assert verdict.bottom_line is Reason.MALFORMED
-    assert time.perf_counter() - started < 1
     assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 50 * 1024
 
 
