@@ -24,6 +24,7 @@ from license_vault.errors import InvalidRequest, LicenseVaultError, NotAllowed, 
 from license_vault.models import Department, License, LicenseType
 from license_vault.validity import parse_date
 from yiwang.database import current_session, utcnow
+from yiwang.json_bodies import json_body
 
 __all__ = ["blueprint", "init_app"]
 
@@ -112,10 +113,9 @@ def _department(scope: str) -> tuple[Department, str]:
 
 
 def _body(members: frozenset[str]) -> dict[str, Any]:
-    body = request.get_json(silent=True)
+    body = json_body()  # strict: malformed, too deep or repeated members answer 400
     if not isinstance(body, dict):
-        raise InvalidRequest("the request body must be a JSON object "
-                             "(Content-Type: application/json)")
+        raise InvalidRequest("the request body must be a JSON object")
     unknown = sorted(set(body) - members)
     if unknown:
         raise InvalidRequest(f"unknown member {unknown[0][:40]!r}; expected "
@@ -225,7 +225,7 @@ def get_license_type(code: str) -> Response:
 @blueprint.post("/license-types")
 def add_license_type() -> Response:
     _scopes(SCOPE_MANAGE_TYPES)
-    body = request.get_json(silent=True)
+    body = json_body()
     if not isinstance(body, dict):
         raise InvalidRequest("the request body must be a license-type definition (JSON object)")
     session = current_session()

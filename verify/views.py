@@ -11,7 +11,7 @@
 
 Verdicts are never cached (``no-store``). A request body larger than the
 configured limit is refused with 413 from its Content-Length, before any of
-it is read.
+it is read; a chunked one without a length, once it reaches the limit.
 """
 
 from __future__ import annotations
@@ -33,9 +33,12 @@ from flask import (
 
 from license_vault.validity import CHINA
 from verify import trust_list
-from verify.services import Verifier
+from verify.errors import VerifyError
+from verify.services import Verifier, verification_time
 from verify.verdict import Outcome, QrVerdict, Reason, Verdict
 from yiwang.database import current_session, utcnow
+from yiwang.json_bodies import json_body
+from yiwang.web import request_body
 
 __all__ = ["FACET_LABELS", "api", "init_app", "pages"]
 
@@ -140,7 +143,7 @@ def verify_api() -> Response:
     verifier = _verifier()
     mimetype = request.mimetype or ""
     if mimetype == "application/json":
-        body = request.get_json(silent=True)
+        body = json_body()
         if not isinstance(body, dict) or not isinstance(body.get("text"), str) or (
                 set(body) - JSON_MEMBERS):
             return _api_error("the JSON body must be {\"text\": <QR text>, \"at\": <optional "
@@ -157,7 +160,7 @@ def verify_api() -> Response:
         else:
             return _api_error("send a file in the form field 'file', or the QR text in 'text'")
     elif mimetype == "application/pdf" or mimetype.startswith("image/"):
-        verdict = verifier.verify_file(request.get_data(cache=False), _at(request.args.get("at")))
+        verdict = verifier.verify_file(request_body(), _at(request.args.get("at")))
     else:
         return _api_error("send multipart/form-data, application/json, application/pdf or "
                           "an image", 415)
@@ -202,7 +205,10 @@ def _at(value: Any) -> dt.datetime | None:
         abort(_api_error("at must be an ISO 8601 time with a UTC offset"))
     if moment.utcoffset() is None:
         abort(_api_error("at must carry a UTC offset (e.g. 2030-01-01T00:00:00+08:00)"))
-    return moment
+    try:
+        return verification_time(moment)
+    except VerifyError as exc:
+        abort(_api_error(f"at: {exc}"))
 
 
 def _api_error(description: str, status: int = 400) -> Response:

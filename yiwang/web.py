@@ -13,7 +13,7 @@ import logging
 import secrets
 from typing import Any
 
-from flask import Flask, Response, g, jsonify, render_template, request
+from flask import Flask, Response, abort, current_app, g, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException
 
 log = logging.getLogger(__name__)
@@ -86,6 +86,21 @@ def json_error(error: str, description: str, status: int) -> Response:
     response.status_code = status
     response.headers["Cache-Control"] = "no-store"
     return response
+
+
+def request_body() -> bytes:
+    """The whole request body; 413 when it exceeds ``MAX_CONTENT_LENGTH``, chunked or not.
+
+    A declared length over the limit is refused before reading. A chunked
+    body has none, and Werkzeug's limited stream, read whole, returns its
+    first ``MAX_CONTENT_LENGTH`` bytes without complaint: a body that fills
+    the limit is taken to have been cut there.
+    """
+    data = request.get_data(cache=True)
+    limit = current_app.config.get("MAX_CONTENT_LENGTH")
+    if limit is not None and request.content_length is None and len(data) >= limit:
+        abort(413)
+    return data
 
 
 def _render_http_error(exc: HTTPException) -> Response | tuple[str, int]:

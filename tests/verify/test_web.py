@@ -193,6 +193,19 @@ def test_fifty_megabyte_upload_is_refused_before_it_is_read(client: FlaskClient,
     assert body.read_bytes == 0
 
 
+@pytest.mark.parametrize("content_type", ["application/pdf", "application/json"])
+def test_chunked_body_beyond_the_limit_is_refused_not_cut(client: FlaskClient,
+                                                          content_type: str) -> None:
+    # No Content-Length: Werkzeug would hand over the first 20 MB to be judged.
+    limit = client.application.config["MAX_CONTENT_LENGTH"]
+    response = client.post("/api/v1/verify", input_stream=io.BytesIO(b"%PDF-" + bytes(limit)),
+                           content_type=content_type,
+                           headers={"Transfer-Encoding": "chunked"},
+                           environ_overrides={"wsgi.input_terminated": True})
+    assert response.status_code == 413
+    assert response.json is not None
+
+
 # -- /api/v1/verify -------------------------------------------------------------------------------
 
 
@@ -234,6 +247,8 @@ def test_api_verifies_at_a_given_time(client: FlaskClient, genuine: Issued) -> N
     ({"json": {"qr": "x"}}, 400), ({"json": ["x"]}, 400),
     ({"json": {"text": "x", "at": "yesterday"}}, 400),
     ({"json": {"text": "x", "at": "2030-01-01T00:00:00"}}, 400),
+    ({"json": {"text": "x", "at": "0001-01-01T00:00:00+14:00"}}, 400),
+    ({"json": {"text": "x", "at": "9999-12-31T23:59:59+00:00"}}, 400),
     ({"data": "x", "content_type": "text/plain"}, 415),
     ({"data": {}, "content_type": "multipart/form-data"}, 400),
 ])
