@@ -9,11 +9,12 @@ errors derive from ``license_vault.errors.LicenseVaultError``.
 
 Modules: ``departments`` (issuers, their keys and back-end clients),
 ``catalogue`` (license types) with ``definitions`` (their JSON schema and
-face-data checks) and ``validity`` (periods, dates in China), ``holders``
+face-data checks), ``printable`` (the one rule for text that is printed or
+published) and ``validity`` (periods, dates in China), ``holders``
 (holder IDs: validated, sealed, masked), ``issuance`` (validate, number,
 render, sign, seal, store, record), ``blobs`` and ``fsck`` (the
-content-addressed, encrypted store), ``sql`` (the two atomic statements
-issuance relies on), ``lifecycle`` (status, expiry, renewal), ``reading``
+content-addressed, encrypted store), ``sql`` (the atomic statements of the
+printed-number counter), ``lifecycle`` (status, expiry, renewal), ``reading``
 (what verifiers call: ``find_license``, ``find_by_signed_revision``,
 ``license_status``, ``face_data``, ``seal_record``, ``validation_material``,
 ``read_pdf``), ``views`` (the ``/api/v1`` blueprint), ``cli`` and ``demo``.

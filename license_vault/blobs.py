@@ -23,6 +23,10 @@ Two backends:
 * :class:`DatabaseBlobStore` (several app nodes): rows of ``vault_blobs``,
   written in the caller's transaction, so they commit or vanish with it.
 
+A blob whose license did not commit is taken back with ``discard``: the
+filesystem backend deletes its file, the database backend has nothing left
+to do (the row rolled back with the transaction).
+
 Every method takes the caller's session (the filesystem backend ignores it).
 Reading decrypts and then checks the digest of the plaintext: a damaged,
 swapped or foreign blob raises :class:`BlobStoreError` ("damaged").
@@ -148,6 +152,9 @@ class BlobStore(Protocol):
     def put(self, session: Session, data: bytes, *, now: dt.datetime) -> BlobInfo:
         """Store the bytes: durable (filesystem) or in the caller's transaction (database)."""
         ...
+    def discard(self, session: Session, sha256: str) -> None:
+        """Take back a blob ``put`` for a transaction that rolled back (no license names it)."""
+        ...
     def get(self, session: Session, sha256: str) -> bytes: ...
     def exists(self, session: Session, sha256: str) -> bool: ...
     def delete(self, session: Session, entry: BlobEntry) -> bool:
@@ -217,6 +224,13 @@ class FilesystemBlobStore:
         missing = [part for part in (folder.parent, folder) if not part.is_dir()]
         folder.mkdir(parents=True, exist_ok=True, mode=0o700)
         return missing
+
+    def discard(self, session: Session, sha256: str) -> None:
+        # Not synced: should the deletion be lost in a crash, fsck finds the orphan.
+        try:
+            self.path(sha256).unlink(missing_ok=True)
+        except OSError as exc:
+            raise BlobStoreError(f"cannot delete blob {sha256}: {exc.strerror}") from exc
 
     def get(self, session: Session, sha256: str) -> bytes:
         try:
@@ -300,6 +314,9 @@ class DatabaseBlobStore:
             "sha256": info.sha256, "sm3": info.sm3, "size": info.size,
             "data": self.cipher.seal(info.sha256, data), "created_at": now}], key="sha256")
         return info
+
+    def discard(self, session: Session, sha256: str) -> None:
+        pass  # the row was written in the transaction that rolled back, and went with it
 
     def get(self, session: Session, sha256: str) -> bytes:
         sealed = session.scalar(select(StoredBlob.data).where(StoredBlob.sha256 ==

@@ -14,17 +14,28 @@ from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import and_, bindparam, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from license_vault import identifiers
-from license_vault.definitions import FIELD_TYPES, FieldSpec, TypeSpec, parse_definition
+from license_vault.definitions import (
+    FIELD_TYPES,
+    FieldSpec,
+    TypeSpec,
+    parse_definition,
+    read_stored_definition,
+)
 from license_vault.errors import (
+    Conflict,
     InvalidLicenseIdentifier,
     LicenseTypeExists,
     UnknownDepartment,
     UnknownType,
 )
 from license_vault.models import Department, LicenseType, LicenseTypeIssuer
+from yiwang.database import begin_write
+
+ADD_ATTEMPTS = 3  # a lost race on PostgreSQL is retried; each retry sees the winner's rows
 
 __all__ = [
     "FIELD_TYPES",
@@ -44,13 +55,29 @@ __all__ = [
 
 
 def add_license_type(session: Session, definition: object, *, now: dt.datetime) -> LicenseType:
-    """Add a license type; adding the same definition again changes nothing.
+    """Add a license type (flushed, not committed); the same definition again changes nothing.
 
     Every issuer must be a registered department. A different definition
     under an existing code is refused (:class:`LicenseTypeExists`); issuers
-    named anew for an existing identical definition are added.
+    named anew for an existing identical definition are added. The reads
+    that decide the writes run in a write transaction
+    (``yiwang.database.begin_write``): on SQLite a read snapshot cannot
+    become a write once another connection has committed. On PostgreSQL two
+    requests adding the same type or issuer at once meet the primary key;
+    the loser reads again and finds the other's rows.
     """
     spec = parse_definition(definition)
+    for _ in range(ADD_ATTEMPTS):
+        begin_write(session)
+        try:
+            return _add(session, spec, now)
+        except IntegrityError:
+            session.rollback()
+    raise Conflict(f"license type {spec.code} kept changing while it was being added; send "
+                   "the definition again", field="code")
+
+
+def _add(session: Session, spec: TypeSpec, now: dt.datetime) -> LicenseType:
     departments = _departments(session, spec.issuers)
     existing = session.get(LicenseType, spec.code)
     if existing is not None:
@@ -67,8 +94,9 @@ def add_license_type(session: Session, definition: object, *, now: dt.datetime) 
     allowed = set(session.scalars(select(LicenseTypeIssuer.department_id)
                                   .where(LicenseTypeIssuer.type_code == spec.code)))
     for department in departments:
-        if department.id not in allowed:
+        if department.id not in allowed:  # also when the definition names it twice
             session.add(LicenseTypeIssuer(type_code=spec.code, department_id=department.id))
+            allowed.add(department.id)
     session.flush()
     return record
 
@@ -146,7 +174,7 @@ def _spec(definition: dict[str, Any]) -> TypeSpec:
 @functools.lru_cache(maxsize=256)
 def _parsed(definition: str) -> TypeSpec:
     # Stored definitions were accepted once; parsing one per issuance is wasted work.
-    return parse_definition(json.loads(definition))
+    return read_stored_definition(json.loads(definition))
 
 
 def list_types(session: Session) -> list[LicenseType]:

@@ -3,7 +3,9 @@
 A type is defined by a JSON document (``docs/license-types.md``). Parsing it
 checks every member and names the one at fault (``fields[3].max_length``).
 The resulting :class:`TypeSpec` then checks face data at issuance, naming the
-face field at fault.
+face field at fault. Every text, of the definition and of the face data,
+must be printable (:mod:`license_vault.printable`): a title or label the
+face cannot print would fail every issuance of the type.
 """
 
 from __future__ import annotations
@@ -11,17 +13,17 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import re
-import unicodedata
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any, get_args
 
 from license_vault import identifiers
 from license_vault.errors import InvalidField, InvalidLicenseIdentifier, InvalidLicenseType
-from license_vault.validity import ValidityRule
-from signing.fonts import has_glyph
+from license_vault.printable import unprintable
+from license_vault.validity import ValidityRule, parse_date
 from signing.render import RowKind
 
-__all__ = ["FIELD_TYPES", "HOLDER_KINDS", "FieldSpec", "TypeSpec", "parse_definition"]
+__all__ = ["FIELD_TYPES", "HOLDER_KINDS", "FieldSpec", "TypeSpec", "parse_definition",
+           "read_stored_definition"]
 
 # A face field is printed as a row of its type: the types are the renderer's row kinds.
 FIELD_TYPES: tuple[str, ...] = get_args(RowKind)
@@ -33,7 +35,9 @@ MAX_FIELDS = 30
 DEFAULT_HOLDER_ID_LABEL = {"person": "公民身份号码", "entity": "统一社会信用代码"}
 _KEY = re.compile(r"[a-z][a-z0-9_]{0,39}")
 _PREFIX = re.compile(r"[A-Z]{0,4}")
-_MONEY = re.compile(r"\d{1,12}(\.\d{1,2})?")
+# Yuan below 10^12 with at most two decimals, in ASCII digits (\d would take ９９ and ٩٩),
+# without leading zeros (0001 is not how an amount is written; 0.50 is).
+_MONEY = re.compile(r"(0|[1-9][0-9]{0,11})(\.[0-9]{1,2})?")
 _TOP_LEVEL = frozenset({"code", "name", "definer", "holder_kind", "holder_name_field",
                         "holder_id_label", "validity", "validity_label", "number_prefix",
                         "issuers", "fields", "description", "valid_from_field"})
@@ -76,46 +80,39 @@ class FieldSpec:
         if len(value) > self.max_length:
             raise InvalidField(f"{name} has {len(value)} characters; at most "
                                f"{self.max_length} are allowed", field=self.key)
-        for char in value:
-            if char == "\n" and self.type == "multiline":
-                continue
-            if unicodedata.category(char) in ("Cc", "Cf", "Cs", "Co", "Cn"):
-                raise InvalidField(f"{name} contains the control or unassigned character "
-                                   f"U+{ord(char):04X}", field=self.key)
-            if not char.isspace() and not has_glyph(char):
-                raise InvalidField(f"{name}: the face font cannot print {char!r} "
-                                   f"(U+{ord(char):04X})", field=self.key)
+        # The kind's own check first: a date or an amount in other digits is told so.
         check = getattr(self, f"_check_{self.type}")
         result: str = check(value, name, issue_date)
+        problem = unprintable(result, on_face=True, multiline=self.type == "multiline")
+        if problem is not None:
+            raise InvalidField(f"{name} contains {problem}", field=self.key)
         return result
 
-    def _check_text(self, value: str, name: str, _issue_date: dt.date) -> str:
-        if "\n" in value:
-            raise InvalidField(f"{name} is a single line; use a multiline field for more",
-                               field=self.key)
-        return value
+    def _check_text(self, value: str, _name: str, _issue_date: dt.date) -> str:
+        return value  # one line: the printable rule refused line breaks
 
     def _check_multiline(self, value: str, _name: str, _issue_date: dt.date) -> str:
         return value
 
     def _check_date(self, value: str, name: str, issue_date: dt.date) -> str:
-        if len(value) != 10:
-            raise InvalidField(f"{name} must be a date written YYYY-MM-DD", field=self.key)
-        try:
-            day = dt.date.fromisoformat(value)
-        except ValueError:
-            raise InvalidField(f"{name} {value!r} is not a calendar date (YYYY-MM-DD)",
-                               field=self.key) from None
+        day = parse_date(value, self.key, name=name)
         if self.not_after_issue_date and day > issue_date:
             raise InvalidField(f"{name} {value} is after the issue date {issue_date}",
                                field=self.key)
         return day.isoformat()
 
     def _check_money(self, value: str, name: str, _issue_date: dt.date) -> str:
-        if not _MONEY.fullmatch(value):
-            raise InvalidField(f"{name} must be an amount of yuan such as 10000000 or 12.50 "
-                               "(digits, at most two decimals)", field=self.key)
-        return value
+        if _MONEY.fullmatch(value):
+            return value
+        foreign = [char for char in value if char.isdigit() and not char.isascii()]
+        if foreign:
+            raise InvalidField(f"{name} must be written with the digits 0-9, not "
+                               f"{foreign[0]!r} (U+{ord(foreign[0]):04X})", field=self.key)
+        if re.match(r"0[0-9]", value):
+            raise InvalidField(f"{name} {value!r} starts with a zero; write the amount "
+                               "without leading zeros", field=self.key)
+        raise InvalidField(f"{name} must be an amount of yuan such as 10000000 or 12.50 "
+                           "(digits 0-9, at most two decimals, below 10^12)", field=self.key)
 
     def _check_enumeration(self, value: str, name: str, _issue_date: dt.date) -> str:
         if value not in self.options:
@@ -168,6 +165,30 @@ class TypeSpec:
         """Where the validity starts unless the issuer says: ``valid_from_field``'s date."""
         value = face.get(self.valid_from_field) if self.valid_from_field else None
         return dt.date.fromisoformat(value) if value else None
+
+    def check_printable(self) -> None:
+        """Refuse texts that may not be shown (:func:`unprintable`), naming the member.
+
+        Parsing a new definition calls it; issuance calls it again for types
+        stored before the rule was this strict, so that such a type is refused
+        before a printed number is taken for it.
+        """
+        for path, text, on_face, multiline in self._texts():
+            problem = unprintable(text, on_face=on_face, multiline=multiline)
+            if problem is not None:
+                raise InvalidLicenseType(f"{path} contains {problem}", field=path)
+
+    def _texts(self) -> Iterator[tuple[str, str, bool, bool]]:
+        """(path, text, printed on the face, multiline) of every text of the definition."""
+        yield "name", self.name, True, False
+        yield "definer", self.definer, False, False
+        yield "holder_id_label", self.holder_id_label, True, False
+        yield "validity_label", self.validity_label, True, False
+        yield "description", self.description, False, True
+        for index, field in enumerate(self.fields):
+            yield f"fields[{index}].label", field.label, True, False
+            for option in field.options:
+                yield f"fields[{index}].options", option, True, False
 
     def check_face(self, values: Mapping[str, object], *, issue_date: dt.date) -> dict[str, str]:
         """Face data as stored: every field checked, unknown keys refused, empty ones dropped."""
@@ -256,7 +277,18 @@ def _parse_field(data: object, index: int) -> FieldSpec:
 
 
 def parse_definition(data: object) -> TypeSpec:
-    """The :class:`TypeSpec` of a JSON definition; :class:`InvalidLicenseType` names the path."""
+    """The :class:`TypeSpec` of a new definition; :class:`InvalidLicenseType` names the path."""
+    spec = read_stored_definition(data)
+    spec.check_printable()
+    return spec
+
+
+def read_stored_definition(data: object) -> TypeSpec:
+    """The :class:`TypeSpec` of a definition, its texts not checked for printing.
+
+    For definitions the catalogue accepted before :meth:`TypeSpec.check_printable`
+    was part of parsing: they stay readable and listed, and issuance refuses them.
+    """
     if not isinstance(data, Mapping):
         raise InvalidLicenseType("a license type definition is a JSON object", field="$")
     unknown = sorted(set(data) - _TOP_LEVEL)

@@ -22,6 +22,8 @@ from idp.identifiers import uscc as uscc_codes
 from keys import DepartmentKeys
 from license_vault.errors import DepartmentExists, InvalidField, UnknownDepartment
 from license_vault.models import Department
+from license_vault.printable import unprintable
+from yiwang.database import begin_write
 
 __all__ = [
     "DEPARTMENT_SCOPES",
@@ -74,12 +76,21 @@ def register_department(session: Session, keystore: DepartmentKeyStore, *, uscc:
     """Register a department with its keys and back-end client (secret shown once).
 
     ``client_secret`` fixes the secret (the demo only); by default it is random.
+    The name is printed on every license the department issues, so it must be
+    printable (:mod:`license_vault.printable`). Commits what the session has
+    pending: the check that the USCC is new and the writes run in one write
+    transaction (``yiwang.database.begin_write``).
     """
     code = canonical_uscc(uscc)
-    name = " ".join(name.split()) if isinstance(name, str) else ""
+    name = name.strip() if isinstance(name, str) else ""
+    problem = unprintable(name, on_face=True)
+    if problem is not None:
+        raise InvalidField(f"the department name contains {problem}", field="name")
+    name = " ".join(name.split())
     if not name or len(name) > MAX_NAME_LENGTH:
         raise InvalidField(f"a department name has 1 to {MAX_NAME_LENGTH} characters",
                            field="name")
+    begin_write(session)
     if session.scalar(select(Department.id).where(Department.uscc == code)) is not None:
         raise DepartmentExists(f"a department with USCC {code} is already registered",
                                field="uscc")

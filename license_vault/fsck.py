@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from license_vault.blobs import BlobEntry, BlobStore
 from license_vault.errors import BlobStoreError
 from license_vault.models import License
+from yiwang.database import begin_write
 
 __all__ = ["DEFAULT_GRACE", "FsckReport", "fsck"]
 
@@ -52,23 +53,49 @@ class FsckReport:
 def fsck(session: Session, blobs: BlobStore, *, now: dt.datetime,
          grace: dt.timedelta = DEFAULT_GRACE, repair: bool = True,
          verify_contents: bool = True) -> FsckReport:
-    """Check the store against the records; with ``repair``, delete old strays (flushed)."""
+    """Check the store against the records; with ``repair``, delete old strays (flushed).
+
+    The checks only read. Deleting comes last, in a transaction that takes
+    the write lock first (``yiwang.database.begin_write``; with the database
+    backend deleting is writing), which commits what the session has
+    pending: on SQLite a read snapshot cannot become a write once another
+    connection has committed, as the running service does all the time.
+    """
     report = FsckReport()
     cutoff = now - grace
     referenced = set(session.scalars(select(License.pdf_sha256)))
+    old_orphans: list[BlobEntry] = []
+    old_temporary: list[BlobEntry] = []
     for entry in list(blobs.entries(session)):
         if entry.temporary is not None:
-            if entry.stored_at <= cutoff and (not repair or blobs.delete(session, entry)):
-                report.temporary_deleted.append(entry.sha256)
+            if entry.stored_at <= cutoff:
+                old_temporary.append(entry)
             continue
         report.checked_blobs += 1
         if entry.sha256 in referenced:
             continue
-        if entry.stored_at > cutoff or _now_referenced(session, entry) or (
-                repair and not blobs.delete(session, entry)):
+        if entry.stored_at > cutoff:
+            report.orphans_kept.append(entry.sha256)
+        else:
+            old_orphans.append(entry)
+    _check_licenses(session, blobs, report, verify_contents=verify_contents)
+    if repair and (old_orphans or old_temporary):
+        begin_write(session)
+    for entry in old_temporary:
+        if not repair or blobs.delete(session, entry):
+            report.temporary_deleted.append(entry.sha256)
+    for entry in old_orphans:
+        if _now_referenced(session, entry) or (repair and not blobs.delete(session, entry)):
             report.orphans_kept.append(entry.sha256)
         else:
             report.orphans_deleted.append(entry.sha256)
+    session.flush()
+    return report
+
+
+def _check_licenses(session: Session, blobs: BlobStore, report: FsckReport, *,
+                    verify_contents: bool) -> None:
+    """Each license's blob is there and, with ``verify_contents``, opens to its digest."""
     for identifier, sha256 in session.execute(
             select(License.identifier, License.pdf_sha256).order_by(License.id)).all():
         report.checked_licenses += 1
@@ -80,8 +107,6 @@ def fsck(session: Session, blobs: BlobStore, *, now: dt.datetime,
                 target.append((identifier, sha256))
         elif not blobs.exists(session, sha256):
             report.missing.append((identifier, sha256))
-    session.flush()
-    return report
 
 
 def _now_referenced(session: Session, entry: BlobEntry) -> bool:

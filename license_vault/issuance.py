@@ -3,13 +3,15 @@
 :func:`issue` is a unit of work of its own and commits, in three steps:
 
 1. **validate** everything and load the keys, reading only (a bad request
-   stores nothing): one catalogue query (the type, and whether the
-   department may issue it) and one key-store query (the department's
-   signing, QR and SM2 keys and the TSA key);
+   stores nothing and takes no number): one catalogue query (the type, and
+   whether the department may issue it) and one key-store query (the
+   department's signing, QR and SM2 keys and the TSA key);
 2. **number**: take the next printed number from the (stem) counter with one
    ``UPDATE ... RETURNING`` and commit at once, so the counter row is locked
-   for one statement, not for the signing (a failed issuance leaves a gap in
-   the numbers, as paper registers do);
+   for one statement, not for the signing. Should the issuance then be
+   refused (the face does not fit the page) or fail, the number is given
+   back unless a later one was taken meanwhile: only then a gap stays, as in
+   paper registers;
 3. **produce and record**: QR payload, render, PAdES B-T signature; then
    write the blob (encrypted, durable before anything names it), seal its
    SM3 with the department's SM2 key and insert the license, its validation
@@ -26,21 +28,25 @@ snapshot is stale and it fails at once; the busy timeout does not apply).
 Step 3 is always its own transaction: the number must not wait for the
 signing, and the license must commit only after its blob is durable.
 
-If the last commit fails, the blob may stay without a license: ``yiwang
-vault fsck`` finds such blobs and deletes them once they are older than a
-few minutes (so it never races an issuance in flight).
+If recording the license is refused (a renewal that lost a race) or fails,
+the transaction rolls back and the blob is discarded, so nothing stays. Only
+a crash between writing the blob and the commit leaves a blob without a
+license: ``yiwang vault fsck`` finds such blobs and deletes them once they
+are older than a few minutes (so it never races an issuance in flight).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import functools
 import hashlib
+import logging
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Protocol
 
-from sqlalchemy import insert, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import insert, select, update
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session, make_transient_to_detached
 
 from keys import sm2
@@ -48,10 +54,16 @@ from keys.errors import KeyStoreError
 from license_vault import catalogue, identifiers
 from license_vault.blobs import BlobInfo, BlobStore, open_blob_store
 from license_vault.definitions import TypeSpec
-from license_vault.errors import Conflict, InvalidField, IssuanceError, NotAllowed
+from license_vault.errors import (
+    BlobStoreError,
+    Conflict,
+    InvalidField,
+    IssuanceError,
+    NotAllowed,
+)
 from license_vault.holders import Holder, SealingBox, resolve_holder, seal_id
 from license_vault.models import Department, License, LicenseEvent, ValidationItem
-from license_vault.sql import next_in_sequence
+from license_vault.sql import give_back, next_in_sequence
 from license_vault.validity import Period, china_date
 from signing import (
     FaceRow,
@@ -71,6 +83,8 @@ if TYPE_CHECKING:
     from yiwang.settings import Settings
 
 __all__ = ["SEAL_USER_ID", "IssueRequest", "Vault", "issue", "open_vault", "seal_message"]
+
+log = logging.getLogger("license_vault")
 
 VALID = "01"
 SUPERSEDED = "99"  # "other": the status a renewed version takes
@@ -198,6 +212,7 @@ def make_draft(session: Session, vault: Vault, spec: TypeSpec, department: Depar
     Issuing on ``now`` (its date in China); ``valid_from`` defaults to the
     type's ``valid_from_field``, then to the issue date.
     """
+    _check_printable(spec)
     issue_date = china_date(now)
     face = spec.check_face(fields, issue_date=issue_date)
     period = spec.validity.period(
@@ -206,6 +221,14 @@ def make_draft(session: Session, vault: Vault, spec: TypeSpec, department: Depar
     return Draft(spec, department, holder, face, issue_date, period,
                  load_materials(session, vault, department.uscc, now),
                  version=version, predecessor=predecessor, reason=reason)
+
+
+@functools.lru_cache(maxsize=256)
+def _check_printable(spec: TypeSpec) -> None:
+    # A type stored before its texts had to be printable is refused before it is
+    # numbered. Specs are frozen, so one that passed passes again: remembered, since
+    # walking every label and option costs a tenth of a millisecond per issuance.
+    spec.check_printable()
 
 
 def load_materials(session: Session, vault: Vault, uscc: str, now: dt.datetime) -> Materials:
@@ -252,6 +275,21 @@ def allocate_number(session: Session, stem: str) -> str:
     return f"{stem}{value:0{SEQUENCE_DIGITS}d}"
 
 
+def return_number(session: Session, stem: str, number: str) -> None:
+    """Give back the number of an issuance refused or failed after numbering.
+
+    Best effort, after the error that brought us here: should the database
+    fail again, that is logged and the number stays a gap.
+    """
+    try:
+        session.rollback()
+        give_back(session, stem, int(number[len(stem):]), number)
+        session.commit()
+    except SQLAlchemyError as exc:
+        session.rollback()
+        log.warning("printed number %s could not be given back: %s", number, exc)
+
+
 # --- step 3: produce and record ---------------------------------------------------------------
 
 
@@ -280,8 +318,8 @@ def produce(draft: Draft, *, issuer: str, identifier: str, number: str,
         signed = sign_pdf(pdf, signer=materials.signer, timestamper=materials.timestamper,
                           reason=SIGNING_REASON, location=draft.department.name)
     except RenderError as exc:
-        raise InvalidField(f"the license face cannot be printed: {exc}", field="fields") \
-            from exc
+        raise InvalidField(f"the fields cannot be printed on the license face: {exc}",
+                           field="fields") from exc
     except SigningError as exc:
         raise IssuanceError(f"signing the license failed: {exc}") from exc
     return Produced(identifier, number, url, materials.qr_key.kid, payload.face_digest,
@@ -388,24 +426,55 @@ class IdentifierTaken(Exception):
 
 def commit_license(session: Session, vault: Vault, draft: Draft, produced: Produced, *,
                    actor: str, now: dt.datetime) -> License:
-    """Store the blob, record the license and commit; roll back on any failure."""
+    """Store the blob, record the license and commit.
+
+    On any refusal or failure the transaction rolls back and the blob is
+    discarded: a request that is not answered with the license stores nothing.
+    """
+    blob: BlobInfo | None = None
     try:
         # Durable before the license names it (filesystem), or in this transaction (database).
         blob = vault.blobs.put(session, produced.pdf, now=now)
         license = record(session, vault, draft, produced, blob, actor=actor, now=now)
         session.commit()
-        vault.stored_items.update(license.validation_items)
-        return license
     except IntegrityError as exc:
-        session.rollback()
+        _abandon(session, vault, blob)
         if identifiers.parse(produced.identifier).version == 1 \
                 and "identifier" in str(exc.orig).lower():
             raise IdentifierTaken(produced.identifier) from exc
         raise Conflict("the license changed while this request was processed "
                        "(renewed or numbered concurrently); reload it and retry") from exc
     except BaseException:
-        session.rollback()
+        _abandon(session, vault, blob)
         raise
+    vault.stored_items.update(license.validation_items)
+    return license
+
+
+def _abandon(session: Session, vault: Vault, blob: BlobInfo | None) -> None:
+    """Roll back, and discard the blob written for the license that will not be."""
+    session.rollback()
+    if blob is not None:
+        discard_blob(session, vault.blobs, blob.sha256)
+
+
+def discard_blob(session: Session, blobs: BlobStore, sha256: str) -> None:
+    """Remove a blob whose license did not commit, unless a license names it after all.
+
+    Each PDF is unique (its identifier, signing time and signature), so no
+    other license shares its bytes; the look-up guards against the
+    improbable. Should it fail, the blob is logged and left to ``vault
+    fsck`` rather than hide the error that brought us here.
+    """
+    try:
+        named = session.scalar(select(License.id).where(License.pdf_sha256 == sha256))
+        session.rollback()  # ends the read
+        if named is None:
+            blobs.discard(session, sha256)
+    except (SQLAlchemyError, BlobStoreError) as exc:
+        session.rollback()
+        log.warning("blob %s of a license that did not commit is left to vault fsck: %s",
+                    sha256, exc)
 
 
 def issue(session: Session, vault: Vault, *, department: Department, request: IssueRequest,
@@ -417,14 +486,18 @@ def issue(session: Session, vault: Vault, *, department: Department, request: Is
     draft = prepare(session, vault, department=department, request=request, now=now)
     if not reads_stay_fresh(session):
         session.commit()  # ends the read; nothing was written
-    number = allocate_number(session, number_stem(draft.spec, department.uscc,
-                                                  draft.issue_date))
-    for _ in range(IDENTIFIER_ATTEMPTS):
-        identifier = identifiers.generate(draft.spec.code, department.uscc, 1)
-        produced = produce(draft, issuer=vault.issuer, identifier=identifier, number=number,
-                           now=now)
-        try:
-            return commit_license(session, vault, draft, produced, actor=actor, now=now)
-        except IdentifierTaken:
-            continue
-    raise IssuanceError("could not find a free license identifier; try again")
+    stem = number_stem(draft.spec, department.uscc, draft.issue_date)
+    number = allocate_number(session, stem)
+    try:
+        for _ in range(IDENTIFIER_ATTEMPTS):
+            identifier = identifiers.generate(draft.spec.code, department.uscc, 1)
+            produced = produce(draft, issuer=vault.issuer, identifier=identifier,
+                               number=number, now=now)
+            try:
+                return commit_license(session, vault, draft, produced, actor=actor, now=now)
+            except IdentifierTaken:
+                continue
+        raise IssuanceError("could not find a free license identifier; try again")
+    except Exception:
+        return_number(session, stem, number)
+        raise

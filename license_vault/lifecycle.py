@@ -11,6 +11,10 @@ an event (who, when, why). Rules:
   its end date, whatever the stored status;
 * renewal or change issues version n+1 with the same serial and printed
   number; version n becomes 99 (other), superseded, and can change no more.
+
+The reason of the current status is public: verifiers, anonymous ones
+included, see it word for word. It is one line of printable text
+(:mod:`license_vault.printable`).
 """
 
 from __future__ import annotations
@@ -27,7 +31,9 @@ from license_vault import catalogue, identifiers, issuance
 from license_vault.errors import Conflict, InvalidField, InvalidStatus, NotAllowed
 from license_vault.holders import resolve_holder, unseal_id
 from license_vault.models import Department, License, LicenseEvent
+from license_vault.printable import unprintable
 from license_vault.validity import china_date, end_of_validity
+from yiwang.database import begin_write
 
 __all__ = ["FINAL", "STATUSES", "LicenseStatus", "renew", "set_status", "status_at",
            "successor_identifier"]
@@ -104,8 +110,13 @@ def status_at(session: Session, license: License, at: dt.datetime) -> LicenseSta
 
 
 def _check_reason(reason: object) -> str:
+    """A reason is one line of printable text, 1 to MAX_REASON characters; runs of spaces
+    become one."""
     if not isinstance(reason, str) or not reason.strip():
         raise InvalidStatus("a reason is required", field="reason")
+    problem = unprintable(reason.strip(), on_face=False)
+    if problem is not None:
+        raise InvalidStatus(f"the reason contains {problem}", field="reason")
     reason = " ".join(reason.split())
     if len(reason) > MAX_REASON:
         raise InvalidStatus(f"the reason has more than {MAX_REASON} characters", field="reason")
@@ -121,6 +132,18 @@ def _check_changeable(session: Session, license: License, current: LicenseStatus
                        "which is final")
 
 
+def _after_last_change(license: License, now: dt.datetime) -> dt.datetime:
+    """``now``, or the license's last status change if that is later.
+
+    Concurrent requests take their time before they wait for one another. A
+    request that waited for a change stamped later than its own time comes
+    after that change: it must decide on the status that change set (not on
+    the history at its earlier time, which would let it leave a final status)
+    and its event must not precede it in the history.
+    """
+    return max(now, license.status_changed_at)
+
+
 def successor_identifier(session: Session, license: License) -> str | None:
     """The identifier of the version that renewed ``license``, if any (whenever issued)."""
     return session.scalar(select(License.identifier).where(License.predecessor_id == license.id))
@@ -128,13 +151,24 @@ def successor_identifier(session: Session, license: License) -> str | None:
 
 def set_status(session: Session, license: License, code: object, *, reason: object,
                actor: str, now: dt.datetime) -> LicenseStatus:
-    """Change the status (flushed, not committed); the caller checked it is the issuer's."""
+    """Change the status (flushed, not committed); the caller checked it is the issuer's.
+
+    Commits what the session has pending, then reads the license again in a
+    transaction that holds the write lock (``yiwang.database.begin_write``):
+    the reads decide the write, and on SQLite a read snapshot cannot become a
+    write once another connection has committed. On PostgreSQL the UPDATE
+    is conditional on the status read, so a change made meanwhile answers
+    :class:`Conflict`.
+    """
     if not isinstance(code, str) or code not in STATUSES:
         raise InvalidStatus(f"status must be one of {', '.join(STATUSES)}", field="status")
     if code == "05":
         raise InvalidStatus("05 (expired) follows the validity dates and cannot be set",
                             field="status")
     reason = _check_reason(reason)
+    begin_write(session)
+    session.refresh(license)
+    now = _after_last_change(license, now)
     current = status_at(session, license, now)
     assert current is not None  # ``now`` is after issuance
     _check_changeable(session, license, current)
@@ -149,7 +183,8 @@ def set_status(session: Session, license: License, code: object, *, reason: obje
         .values(status=code, status_reason=reason, status_changed_at=now)
         .execution_options(synchronize_session=False))
     if changed.rowcount != 1:  # type: ignore[attr-defined]
-        raise Conflict(f"license {license.identifier} changed status meanwhile; reload it")
+        raise Conflict(f"license {license.identifier} changed concurrently (its status is no "
+                       f"longer {previous}); reload it")
     session.add(LicenseEvent(license_id=license.id, at=now, action="status",
                              from_status=previous, to_status=code, actor=actor, reason=reason))
     session.flush()
@@ -171,6 +206,7 @@ def renew(session: Session, vault: issuance.Vault, license: License, *,
     an optional field.
     """
     reason = _check_reason(reason)
+    now = _after_last_change(license, now)
     current = status_at(session, license, now)
     assert current is not None
     _check_changeable(session, license, current)

@@ -3,23 +3,36 @@
 License dates are calendar dates in China (UTC+8): a license valid until
 2029-06-02 is in force through that whole day in Beijing, and expired from
 2029-06-03 00:00 Beijing time, whatever the server's time zone.
+
+Every date the vault takes (``valid_from``, ``valid_until``, date face
+fields) is written exactly ``YYYY-MM-DD`` in ASCII digits and lies between
+:data:`FIRST_DATE` and :data:`LAST_DATE`; so does the end of every period.
+Python's own bounds (year 1 to 9999) are far wider, and a date near them
+overflows later: a period added to it, the instant after its last day.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import re
 from collections.abc import Mapping
 from typing import Any
 
 from idp.identifiers.ric import CHINA_TIME
 from license_vault.errors import InvalidField, InvalidLicenseType
 
-__all__ = ["CHINA", "Period", "ValidityRule", "china_date", "end_of_validity", "parse_date"]
+__all__ = ["CHINA", "FIRST_DATE", "LAST_DATE", "Period", "ValidityRule", "check_in_range",
+           "china_date", "end_of_validity", "parse_date"]
 
 CHINA = CHINA_TIME  # one definition of Beijing time, shared with the ID-number checks
 RULES = ("permanent", "years")
 MAX_YEARS = 50
+FIRST_DATE = dt.date(1900, 1, 1)
+LAST_DATE = dt.date(2199, 12, 31)
+# Exactly YYYY-MM-DD in ASCII digits: date.fromisoformat also takes 20260101 and
+# 2026-W01-1, and int() (which it uses) takes ２０２６.
+_ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 
 def china_date(moment: dt.datetime) -> dt.date:
@@ -43,17 +56,46 @@ def end_of_validity(valid_until: dt.date) -> dt.datetime:
     return dt.datetime.combine(next_day, dt.time(), CHINA).astimezone(dt.UTC)
 
 
-def parse_date(value: object, field: str) -> dt.date:
-    """An ISO date ``YYYY-MM-DD`` (text or ``date``), or :class:`InvalidField` naming ``field``."""
+def parse_date(value: object, field: str, *, name: str | None = None) -> dt.date:
+    """A date written ``YYYY-MM-DD`` (or a ``date``) within the vault's range.
+
+    :class:`InvalidField` names ``field``; ``name`` is how the message calls
+    it (a face field's key and label), ``field`` by default.
+
+    >>> parse_date("2026-12-01", "valid_from")
+    datetime.date(2026, 12, 1)
+    >>> parse_date("2026-W01-1", "valid_from")
+    Traceback (most recent call last):
+        ...
+    license_vault.errors.InvalidField: valid_from must be a date written YYYY-MM-DD
+        (ASCII digits), got '2026-W01-1'
+    >>> parse_date("9999-12-31", "valid_from")
+    Traceback (most recent call last):
+        ...
+    license_vault.errors.InvalidField: valid_from 9999-12-31 is outside the dates the vault
+        accepts (1900-01-01 to 2199-12-31)
+    """
+    name = name or field
     if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
-        return value
-    if not isinstance(value, str) or len(value.strip()) != 10:
-        raise InvalidField(f"{field} must be a date written YYYY-MM-DD", field=field)
+        return check_in_range(value, field, name=name)
+    if not isinstance(value, str) or not _ISO_DATE.fullmatch(value):
+        shown = f", got {value[:20]!r}" if isinstance(value, str) else ""
+        raise InvalidField(f"{name} must be a date written YYYY-MM-DD (ASCII digits){shown}",
+                           field=field)
     try:
-        return dt.date.fromisoformat(value.strip())
+        day = dt.date(int(value[:4]), int(value[5:7]), int(value[8:]))
     except ValueError:
-        raise InvalidField(f"{field} {value.strip()!r} is not a calendar date (YYYY-MM-DD)",
+        raise InvalidField(f"{name} {value!r} is not a calendar date (YYYY-MM-DD)",
                            field=field) from None
+    return check_in_range(day, field, name=name)
+
+
+def check_in_range(day: dt.date, field: str, *, name: str | None = None) -> dt.date:
+    """``day`` if it lies from FIRST_DATE to LAST_DATE, else :class:`InvalidField`."""
+    if not FIRST_DATE <= day <= LAST_DATE:
+        raise InvalidField(f"{name or field} {day.isoformat()} is outside the dates the vault "
+                           f"accepts ({FIRST_DATE} to {LAST_DATE})", field=field)
+    return day
 
 
 def _add_years(day: dt.date, years: int) -> dt.date:
@@ -127,13 +169,19 @@ class ValidityRule:
 
         ``valid_from`` defaults to the issue date. An end date, given or by
         default, must not be before ``valid_from`` nor already past on the
-        issue date, and may not exceed what the rule allows.
+        issue date, and may not exceed what the rule allows. Both ends lie
+        within FIRST_DATE to LAST_DATE.
         """
-        start = valid_from or issue_date
+        start = check_in_range(valid_from or issue_date, "valid_from")
         longest = self.longest(start)
         if valid_until is None:
             end = longest
+            if end is not None and end > LAST_DATE:
+                raise InvalidField(f"valid_from {start} is too late: the period would end on "
+                                   f"{end}, after {LAST_DATE}, the last date the vault "
+                                   "accepts", field="valid_from")
         else:
+            check_in_range(valid_until, "valid_until")
             if valid_until < start:
                 raise InvalidField(f"valid_until {valid_until} is before valid_from {start}",
                                    field="valid_until")

@@ -98,6 +98,19 @@ def test_status_changes_and_new_versions_through_the_api(
     assert stale.status_code == 409 and stale.json["error"] == "conflict"
 
 
+def test_renewal_with_a_date_out_of_range_is_refused_and_stores_nothing(
+        world: World, api: FlaskClient, samr: dict[str, str]) -> None:
+    issued = _issue(api, samr, entity_id(304))
+    before = world.license_count()
+    for body, field in (({"reason": "换发", "valid_from": "9999-01-01"}, "valid_from"),
+                        ({"reason": "换发", "valid_until": "2026-W52-1"}, "valid_until")):
+        response = api.post(f"/api/v1/licenses/{issued['identifier']}/versions", json=body,
+                            headers=samr)
+        assert response.status_code == 400, response.json
+        assert (response.json["error"], response.json["field"]) == ("invalid_field", field)
+    assert world.license_count() == before
+
+
 def test_foreign_and_unknown_licenses_answer_the_same_404(
         api: FlaskClient, samr: dict[str, str], health: dict[str, str]) -> None:
     identifier = _issue(api, samr, entity_id(302))["identifier"]

@@ -94,6 +94,45 @@ CASES: list[tuple[str, dict[str, Any], int, str, str]] = [
      400, "invalid_field", "valid_until"),
     ("fields not an object", {"fields": ["name"]}, 400, "invalid_field", "fields"),
     ("unknown request member", {"color": "red"}, 400, "invalid_request", "color"),
+    # Dates: exactly YYYY-MM-DD in ASCII digits, from 1900-01-01 to 2199-12-31.
+    ("ISO week date", {"valid_from": "2026-W01-1"}, 400, "invalid_field", "valid_from"),
+    ("date without dashes", {"valid_until": "20991231"}, 400, "invalid_field", "valid_until"),
+    ("date with full-width digits", {"valid_from": "２０２６-１２-０１"},
+     400, "invalid_field", "valid_from"),
+    ("date with spaces around it", {"valid_from": f" {_days(1)} "},
+     400, "invalid_field", "valid_from"),
+    ("valid_from in year 9999 on a five-year type",
+     {"type": FOOD, "fields": DEMO_FIELDS[FOOD], "valid_from": "9999-12-31"},
+     400, "invalid_field", "valid_from"),
+    ("valid_from whose period would end after 2199",
+     {"type": FOOD, "fields": DEMO_FIELDS[FOOD], "valid_from": "2199-06-01"},
+     400, "invalid_field", "valid_from"),
+    ("valid_until after 2199", {"valid_until": "2200-01-01"},
+     400, "invalid_field", "valid_until"),
+    ("face date as an ISO week", {"fields": _with(established="2019-W11-5")},
+     400, "invalid_field", "established"),
+    ("face date before 1900", {"fields": _with(established="1899-12-31")},
+     400, "invalid_field", "established"),
+    # Money: ASCII digits in the documented form.
+    ("money in full-width digits", {"fields": _with(registered_capital="９９")},
+     400, "invalid_field", "registered_capital"),
+    ("money in Arabic-Indic digits", {"fields": _with(registered_capital="٩٩")},
+     400, "invalid_field", "registered_capital"),
+    ("money with leading zeros", {"fields": _with(registered_capital="000000000001")},
+     400, "invalid_field", "registered_capital"),
+    # One-line face text: nothing invisible, nothing the font cannot print.
+    *[(f"face text with {what}", {"fields": _with(name=f"示例{char}公司")},
+       400, "invalid_field", "name")
+      for what, char in (("a line separator", "\u2028"), ("a paragraph separator", "\u2029"),
+                         ("the Hangul filler U+3164", "\u3164"),
+                         ("the Hangul filler U+115F", "\u115f"),
+                         ("the halfwidth Hangul filler", "\uffa0"),
+                         ("a right-to-left override", "\u202e"),
+                         ("a zero-width space", "\u200b"), ("NUL", "\x00"),
+                         ("a private-use character", "\ue000"), ("an emoji", "😀"))],
+    # Found only when printing, after the number is taken: the number is given back.
+    ("face too long to print on one page",
+     {"fields": _with(business_scope="经营\n" * 499 + "经营")}, 400, "invalid_field", "fields"),
 ]
 
 

@@ -11,8 +11,11 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
+from sqlalchemy import func, select
 
-from license_vault import catalogue
+from idp import clients
+from license_vault import catalogue, departments
+from license_vault.definitions import read_stored_definition
 from license_vault.demo import demo_type_definitions
 from license_vault.errors import (
     InvalidField,
@@ -20,7 +23,19 @@ from license_vault.errors import (
     LicenseTypeExists,
     UnknownDepartment,
 )
-from tests.license_vault.helpers import BUSINESS, FOOD, PHYSICIAN, World
+from license_vault.models import Department, LicenseType, LicenseTypeIssuer, NumberCounter
+from tests.license_vault.helpers import (
+    BUSINESS,
+    DEMO_FIELDS,
+    FOOD,
+    PHYSICIAN,
+    SAMR_USCC,
+    DepartmentInfo,
+    World,
+    access_token,
+    bearer,
+    entity_id,
+)
 from yiwang.cli import cli
 from yiwang.database import utcnow
 
@@ -69,6 +84,17 @@ BAD_DEFINITIONS = [
     ("valid_from_field", _set("valid_from_field", "address")),
     ("issuers", _set("issuers", "113501000031763279")),
     ("homepage", _set("homepage", "https://example.gov.cn")),
+    # Texts must be printable; what is printed on the face, printable by its font.
+    ("name", _set("name", "营业\u202e照执")),
+    ("name", _set("name", "😀😀")),
+    ("name", _set("name", "营业\u3164执照")),
+    ("fields[0].label", _set("fields[0].label", "名称\x00")),
+    ("fields[2].label", _set("fields[2].label", "\U00020000")),
+    ("fields[1].options", _set("fields[1].options", ["个人独资\u2028企业", "普通合伙企业"])),
+    ("holder_id_label", _set("holder_id_label", "统一\u2029社会信用代码")),
+    ("validity_label", _set("validity_label", "\u115f营业期限")),
+    ("definer", _set("definer", "国家市场\u200b监督管理总局")),
+    ("description", _set("description", "private \ue000 use")),
 ]
 
 
@@ -132,6 +158,15 @@ def test_issuers_must_be_registered_departments(world: World) -> None:
     assert refused.value.field == "issuers[1]"
 
 
+def test_issuer_named_twice_is_added_once(world: World) -> None:
+    definition = _business()
+    definition.update(code="11100000000013127D094", issuers=[world.samr.uscc] * 2)
+    with world.session() as session:
+        catalogue.add_license_type(session, definition, now=utcnow())
+    with world.session() as session:
+        assert catalogue.issuers_of(session, "11100000000013127D094") == (world.samr.uscc,)
+
+
 def test_license_type_add_command_reads_a_json_file(world: World, tmp_path: Path) -> None:
     definition = _business()
     definition.update(code="11100000000013127D091", name="分公司营业执照")
@@ -149,3 +184,63 @@ def test_license_type_add_command_reads_a_json_file(world: World, tmp_path: Path
     file.write_text("{\"code\": 1}")
     refused = CliRunner(env=env).invoke(cli, ["license-type", "add", str(file)])
     assert refused.exit_code == 1 and "code" in refused.output
+
+
+def _manager(world: World) -> dict[str, str]:
+    with world.session() as session:
+        client, secret = clients.register_client(session, clients.ClientSpec(
+            name="证照目录管理", grant_types=["client_credentials"],
+            scopes=["license-types:manage"]), now=utcnow())
+    return bearer(access_token(world.client(), DepartmentInfo("", "", client.client_id,
+                                                                secret or ""),
+                               scope="license-types:manage"))
+
+
+def test_type_with_an_unprintable_name_is_refused_at_registration(world: World) -> None:
+    definition = _business()
+    definition.update(code="11100000000013127D092", name="营业\u202e照执")
+    api = world.client()
+    response = api.post("/api/v1/license-types", json=definition, headers=_manager(world))
+    assert response.status_code == 400, response.json
+    assert response.json["error"] == "invalid_license_type"
+    assert response.json["field"] == "name"
+    assert "U+202E" in response.json["error_description"]
+    assert api.get("/api/v1/license-types/11100000000013127D092").status_code == 404
+
+
+def test_type_stored_before_the_printable_rule_is_listed_but_not_issued(
+        fresh_world: World) -> None:
+    definition = _business()
+    definition.update(code="11100000000013127D093", name="😀营业执照")
+    spec = read_stored_definition(definition)
+    with fresh_world.session() as session:  # as the catalogue kept it before the rule
+        session.add(LicenseType(code=spec.code, name=spec.name, definer=spec.definer,
+                                holder_kind=spec.holder_kind, definition=spec.definition(),
+                                created_at=utcnow()))
+        session.flush()
+        department = departments.get_department(session, SAMR_USCC)
+        session.add(LicenseTypeIssuer(type_code=spec.code, department_id=department.id))
+    api = fresh_world.client()
+    assert api.get("/api/v1/license-types").status_code == 200
+    assert api.get("/api/v1/license-types/11100000000013127D093").json["name"] == "😀营业执照"
+
+    response = api.post("/api/v1/licenses", headers=bearer(access_token(api, fresh_world.samr)),
+                        json={"type": spec.code, "holder": entity_id(900),
+                              "fields": DEMO_FIELDS[BUSINESS]})
+    assert response.status_code == 400, response.json
+    assert (response.json["error"], response.json["field"]) == ("invalid_license_type", "name")
+    with fresh_world.session() as session:  # refused before a printed number was taken
+        assert session.scalar(select(func.count()).select_from(NumberCounter)) == 0
+    assert fresh_world.license_count() == 0
+
+
+@pytest.mark.parametrize("name", ["福州市\u2028市场监督管理局", "福州市\u3164市场监督管理局",
+                                  "福州市市场监督管理局\U0001f600"])
+def test_department_with_an_unprintable_name_is_refused(world: World, name: str) -> None:
+    with world.session() as session, pytest.raises(InvalidField) as refused:
+        departments.register_department(session, world.runtime.keystore,
+                                        uscc=entity_id(950), name=name, now=utcnow())
+    assert refused.value.field == "name"
+    with world.session() as session:
+        assert session.scalar(select(Department).where(
+            Department.uscc == entity_id(950))) is None

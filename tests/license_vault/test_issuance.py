@@ -210,7 +210,7 @@ def test_holder_id_number_is_sealed_indexed_and_masked_never_in_clear(world: Wor
                                  .where(LicenseEvent.license_id == license.id)).all()
         assert not any(number in str(value) for value in row._mapping.values())
         assert not any(number in str(value) for event in events for value in event)
-        assert license.holder_id_masked == number[:6] + "*" * 8 + number[-4:]
+        assert license.holder_id_masked == number[:3] + "*" * 14 + number[-1:]
         assert unseal_id(world.runtime.keystore, license.holder_id_sealed) == number
         found = reading.holder_licenses(session, world.runtime.keystore, number)
         assert [item.id for item in found] == [license.id]

@@ -198,3 +198,31 @@ def test_renewal_is_refused_once_the_department_may_no_longer_issue_the_type(
         session.execute(delete(LicenseTypeIssuer).where(LicenseTypeIssuer.type_code == FOOD))
     with pytest.raises(NotAllowed, match="may no longer issue"):
         _renew(fresh_world, license)
+
+
+@pytest.mark.parametrize("reason", ["暂停\u2028营业", "暂停\u2029营业", "暂\u3164停", "暂\u1160停",
+                                    "暂停\u202e业营", "暂停\u200b营业", "暂停\x00", "暂停\n营业"],
+                         ids=["line separator", "paragraph separator", "Hangul filler",
+                              "Hangul jungseong filler", "right-to-left override",
+                              "zero-width space", "NUL", "line break"])
+def test_status_reason_is_one_line_of_printable_text(world: World, reason: str) -> None:
+    license = world.issue(BUSINESS, entity_id(200))
+    with pytest.raises(InvalidStatus) as refused:
+        _set(world, license, "02", reason)
+    assert refused.value.field == "reason" and "U+" in refused.value.message
+    with world.session() as session:
+        fresh = session.get(License, license.id)
+        assert fresh is not None and fresh.status == "01"
+        assert [event.action for event in reading.history(session, fresh)] == ["issued"]
+
+
+def test_renewal_dates_must_lie_in_the_vault_range(world: World) -> None:
+    license = world.issue(FOOD, entity_id(210))
+    before = world.license_count()
+    for dates, field in (({"valid_from": dt.date(9999, 12, 31)}, "valid_from"),
+                         ({"valid_from": dt.date(2199, 6, 1)}, "valid_from"),
+                         ({"valid_until": dt.date(2200, 1, 1)}, "valid_until")):
+        with pytest.raises(InvalidField) as refused:
+            _renew(world, license, **dates)
+        assert refused.value.field == field
+    assert world.license_count() == before

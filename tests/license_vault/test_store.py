@@ -15,7 +15,7 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import func, select, update
 
-from license_vault import issuance
+from license_vault import issuance, lifecycle
 from license_vault.blobs import (
     BLOB_KEY_LABEL,
     BlobEntry,
@@ -30,8 +30,11 @@ from license_vault.models import License, LicenseEvent, StoredBlob
 from tests.helpers import with_settings
 from tests.license_vault.helpers import (
     BUSINESS,
+    FOOD,
     PHYSICIAN,
     World,
+    access_token,
+    bearer,
     build_world,
     entity_id,
     person_id,
@@ -244,17 +247,39 @@ def _crash_before_commit(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     return written
 
 
-def test_failure_between_blob_write_and_commit_leaves_the_vault_consistent(
+def test_failure_between_blob_write_and_commit_stores_nothing(
         backend_world: World, monkeypatch: pytest.MonkeyPatch) -> None:
     written = _crash_before_commit(monkeypatch)
     with pytest.raises(RuntimeError, match="power cut"):
         backend_world.issue(BUSINESS, entity_id(3))
     monkeypatch.undo()
 
-    assert backend_world.license_count() == 0
+    assert backend_world.license_count() == 0 and len(written) == 1
     blobs = backend_world.vault.blobs
     with backend_world.session() as session:
         assert session.scalar(select(func.count()).select_from(LicenseEvent)) == 0
+        assert list(blobs.entries(session)) == []  # the blob was taken back at once
+        report = fsck(session, blobs, now=utcnow() + LATER, repair=False)
+    assert report.consistent and not report.orphans_deleted and not report.orphans_kept
+
+    issued = backend_world.issue(BUSINESS, entity_id(3))  # the next issuance is unaffected
+    assert issued.license_number.endswith("000001")  # and the number was given back
+    with backend_world.session() as session:
+        assert blobs.get(session, issued.pdf_sha256)
+        assert fsck(session, blobs, now=utcnow() + LATER).consistent
+
+
+def test_crash_between_blob_write_and_commit_leaves_a_blob_fsck_deletes_later(
+        backend_world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    written = _crash_before_commit(monkeypatch)
+    # A crash, unlike an exception, leaves no chance to take the blob back.
+    monkeypatch.setattr(issuance, "discard_blob", lambda *args, **kwargs: None)
+    with pytest.raises(RuntimeError, match="power cut"):
+        backend_world.issue(BUSINESS, entity_id(4))
+    monkeypatch.undo()
+
+    blobs = backend_world.vault.blobs
+    with backend_world.session() as session:
         stray = [entry.sha256 for entry in blobs.entries(session)]
         right_away = fsck(session, blobs, now=utcnow())
     if isinstance(blobs, FilesystemBlobStore):
@@ -269,10 +294,34 @@ def test_failure_between_blob_write_and_commit_leaves_the_vault_consistent(
         assert stray == []
     assert right_away.consistent
 
-    issued = backend_world.issue(BUSINESS, entity_id(3))  # the next issuance is unaffected
+
+def test_renewal_that_loses_a_race_answers_409_and_leaves_no_blob(
+        backend_world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    license = backend_world.issue(FOOD, entity_id(5))
+    real_produce = issuance.produce
+
+    def produce_while_another_request_suspends(*args: Any, **kwargs: Any) -> Any:
+        produced = real_produce(*args, **kwargs)
+        with backend_world.session() as other:
+            current = other.get(License, license.id)
+            assert current is not None
+            lifecycle.set_status(other, current, "02", reason="抽检不合格", actor="operator",
+                                 now=utcnow())
+        return produced
+
+    monkeypatch.setattr(issuance, "produce", produce_while_another_request_suspends)
+    api = backend_world.client()
+    token = access_token(api, backend_world.samr)
+    response = api.post(f"/api/v1/licenses/{license.identifier}/versions",
+                        json={"reason": "换发新证"}, headers=bearer(token))
+    monkeypatch.undo()
+
+    assert response.status_code == 409 and response.json["error"] == "conflict"
+    assert backend_world.license_count() == 1
     with backend_world.session() as session:
-        assert blobs.get(session, issued.pdf_sha256)
-        assert fsck(session, blobs, now=utcnow() + LATER).consistent
+        assert [entry.sha256 for entry in backend_world.vault.blobs.entries(session)] == [
+            license.pdf_sha256]
+        assert session.scalar(select(License.status).where(License.id == license.id)) == "02"
 
 
 def test_fsck_deletes_old_unfinished_writes_and_keeps_recent_ones(fresh_world: World) -> None:
