@@ -14,7 +14,7 @@ import secrets
 from typing import Any
 
 from flask import Flask, Response, abort, current_app, g, jsonify, render_template, request
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
 log = logging.getLogger(__name__)
 
@@ -49,8 +49,21 @@ PAGE_ERRORS = {
 
 
 def is_api_request() -> bool:
-    blueprint = request.blueprint or ""
+    blueprint = request.blueprint or _blueprint_refusing_the_method() or ""
     return blueprint.endswith("api") or request.path.startswith("/api/")
+
+
+def _blueprint_refusing_the_method() -> str | None:
+    """The blueprint whose route has this path but not this method (then no rule matched)."""
+    refused = request.routing_exception
+    if not isinstance(refused, MethodNotAllowed) or not refused.valid_methods:
+        return None
+    adapter = current_app.url_map.bind_to_environ(request.environ)
+    try:
+        endpoint, _ = adapter.match(method=next(iter(refused.valid_methods)))
+    except HTTPException:
+        return None
+    return str(endpoint).rpartition(".")[0] or None
 
 
 def install(app: Flask, *, csrf_secret: bytes, secure_cookies: bool) -> None:
@@ -148,7 +161,9 @@ class _Csrf:
         return self._mac(self._nonce())
 
     def check(self) -> Response | None:
-        if request.method not in UNSAFE_METHODS or is_api_request():
+        # No route for this method or path: the 405 or 404 says more than a form error.
+        if request.method not in UNSAFE_METHODS or is_api_request() \
+                or request.routing_exception is not None:
             return None
         cookie = request.cookies.get(CSRF_COOKIE) or ""
         submitted = request.form.get(CSRF_FIELD, "")

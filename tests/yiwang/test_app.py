@@ -40,6 +40,22 @@ def test_api_errors_are_json_without_internals(client: FlaskClient) -> None:
     assert "error_description" in response.json
 
 
+def test_a_method_no_route_takes_is_405_json_on_protocol_endpoints(client: FlaskClient) -> None:
+    # Not the CSRF check's "form expired" page: no route answers this method at all.
+    for method, path in (("PUT", "/userinfo"), ("PUT", "/introspect"),
+                         ("POST", "/.well-known/openid-configuration"), ("DELETE", "/authorize"),
+                         ("PUT", "/api/v1/verify")):
+        response = client.open(path, method=method)
+        assert response.status_code == 405, (method, path)
+        assert response.json is not None and response.json["error"] == "method_not_allowed"
+
+
+def test_a_method_no_page_takes_is_a_405_page(client: FlaskClient) -> None:
+    response = client.put("/verify")
+    assert response.status_code == 405
+    assert "请求方式不被允许" in response.get_data(as_text=True)
+
+
 def test_unexpected_error_is_a_generic_server_error(app: Flask) -> None:
     @app.get("/api/v1/boom")
     def boom() -> str:
