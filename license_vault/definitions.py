@@ -16,6 +16,7 @@ import re
 from collections.abc import Iterator, Mapping
 from typing import Any, get_args
 
+from idp.identifiers import ric
 from license_vault import identifiers
 from license_vault.errors import InvalidField, InvalidLicenseIdentifier, InvalidLicenseType
 from license_vault.printable import unprintable
@@ -42,7 +43,10 @@ _TOP_LEVEL = frozenset({"code", "name", "definer", "holder_kind", "holder_name_f
                         "holder_id_label", "validity", "validity_label", "number_prefix",
                         "issuers", "fields", "description", "valid_from_field"})
 _FIELD_MEMBERS = frozenset({"key", "label", "type", "required", "max_length", "options",
-                            "not_after_issue_date"})
+                            "not_after_issue_date", "holder_id_part"})
+# What a person's ID number says (GB 11643) that a face may repeat: kept consistent.
+HOLDER_ID_PARTS = ("birth_date", "sex")
+_SEXES = {True: "男", False: "女"}  # is_male
 
 
 @dataclasses.dataclass(frozen=True)
@@ -56,6 +60,7 @@ class FieldSpec:
     max_length: int
     options: tuple[str, ...] = ()
     not_after_issue_date: bool = False  # a date in the past, e.g. 成立日期, 出生日期
+    holder_id_part: str | None = None  # one of HOLDER_ID_PARTS: must agree with the ID number
 
     def to_json(self) -> dict[str, Any]:
         data: dict[str, Any] = {"key": self.key, "label": self.label, "type": self.type,
@@ -64,6 +69,8 @@ class FieldSpec:
             data["options"] = list(self.options)
         if self.not_after_issue_date:
             data["not_after_issue_date"] = True
+        if self.holder_id_part:
+            data["holder_id_part"] = self.holder_id_part
         return data
 
     def check(self, raw: object, *, issue_date: dt.date) -> str | None:
@@ -190,6 +197,18 @@ class TypeSpec:
             for option in field.options:
                 yield f"fields[{index}].options", option, True, False
 
+    def check_against_holder(self, face: Mapping[str, str], id_number: str) -> None:
+        """Face fields that repeat part of a person's ID number must agree with it."""
+        for spec in self.fields:
+            value = face.get(spec.key)
+            if spec.holder_id_part is None or value is None:
+                continue
+            encoded = (ric.birth_date(id_number).isoformat() if spec.holder_id_part == "birth_date"
+                       else _SEXES[ric.is_male(id_number)])
+            if value != encoded:
+                raise InvalidField(f"{spec.key} ({spec.label}) {value} does not agree with the "
+                                   "holder's ID number", field=spec.key)
+
     def check_face(self, values: Mapping[str, object], *, issue_date: dt.date) -> dict[str, str]:
         """Face data as stored: every field checked, unknown keys refused, empty ones dropped."""
         if not isinstance(values, Mapping):
@@ -273,7 +292,14 @@ def _parse_field(data: object, index: int) -> FieldSpec:
     if not isinstance(past, bool) or (past and kind != "date"):
         raise InvalidLicenseType(f"{path}.not_after_issue_date is true or false, for dates",
                                  field=f"{path}.not_after_issue_date")
-    return FieldSpec(key, label, kind, required, max_length, tuple(options or ()), past)
+    part = data.get("holder_id_part")
+    birth_date = part == "birth_date" and kind == "date"
+    sex = part == "sex" and kind == "enumeration" and set(options or ()) == set(_SEXES.values())
+    if part is not None and not (birth_date or sex):
+        raise InvalidLicenseType(f"{path}.holder_id_part is birth_date (for a date) or sex "
+                                 "(for an enumeration of 男 and 女)",
+                                 field=f"{path}.holder_id_part")
+    return FieldSpec(key, label, kind, required, max_length, tuple(options or ()), past, part)
 
 
 def parse_definition(data: object) -> TypeSpec:
@@ -314,6 +340,11 @@ def read_stored_definition(data: object) -> TypeSpec:
             raise InvalidLicenseType(f"field key {spec.key!r} appears twice",
                                      field=f"fields[{index}].key")
         seen.add(spec.key)
+    if holder_kind != "person":
+        for index, spec in enumerate(fields):
+            if spec.holder_id_part is not None:
+                raise InvalidLicenseType("holder_id_part is for types held by persons",
+                                         field=f"fields[{index}].holder_id_part")
     holder_field = data.get("holder_name_field")
     candidates = [spec for spec in fields if spec.key == holder_field]
     if not candidates or candidates[0].type != "text" or not candidates[0].required:

@@ -215,6 +215,8 @@ def make_draft(session: Session, vault: Vault, spec: TypeSpec, department: Depar
     _check_printable(spec)
     issue_date = china_date(now)
     face = spec.check_face(fields, issue_date=issue_date)
+    if holder.kind == "person":
+        spec.check_against_holder(face, holder.canonical_id)
     period = spec.validity.period(
         issue_date=issue_date, valid_from=valid_from or spec.default_valid_from(face),
         valid_until=valid_until)

@@ -139,6 +139,25 @@ def mask(number: str) -> str:
     return number[:3] + "*" * 14 + number[-1:]
 
 
+def birth_date(number: str) -> datetime.date:
+    """The birth date a valid number encodes (characters 7 to 14).
+
+    >>> birth_date('11010519491231002X')
+    datetime.date(1949, 12, 31)
+    """
+    number = compact(number)
+    return datetime.date(int(number[6:10]), int(number[10:12]), int(number[12:14]))
+
+
+def is_male(number: str) -> bool:
+    """GB 11643: the sequence code (characters 15 to 17) is odd for men, even for women.
+
+    >>> is_male('11010519491231002X')
+    False
+    """
+    return int(compact(number)[16]) % 2 == 1
+
+
 def validate(number: str, today: datetime.date | None = None) -> str:
     """Return the canonical form of ``number`` or raise an :class:`IdentifierError`.
 

@@ -49,6 +49,16 @@ def entity_id(sequence: int, region: str = "350100") -> str:
     return partial + uscc.calc_check_digit(partial)
 
 
+def demo_fields(type_code: str, holder: str) -> dict[str, str]:
+    """The demo face data of a type for ``holder``: a physician's sex and birth date are
+    those in the ID number, as the vault requires."""
+    fields = dict(DEMO_FIELDS[type_code])
+    if type_code == PHYSICIAN:
+        fields["sex"] = "男" if ric.is_male(holder) else "女"
+        fields["birth_date"] = ric.birth_date(holder).isoformat()
+    return fields
+
+
 def holder_for(type_code: str, sequence: int) -> str:
     return person_id(sequence) if type_code == PHYSICIAN else entity_id(sequence)
 
@@ -94,7 +104,7 @@ class World:
         """Issue through the service as an operator of the type's demo issuer."""
         now = options.pop("now", None) or utcnow()
         request = issuance.IssueRequest(type_code, holder, dict(
-            DEMO_FIELDS[type_code] if fields is None else fields), **options)
+            demo_fields(type_code, holder) if fields is None else fields), **options)
         with self.session() as session:
             department = departments.get_department(session, ISSUER_OF[type_code])
             return issuance.issue(session, self.vault, department=department, request=request,

@@ -84,6 +84,11 @@ BAD_DEFINITIONS = [
     ("valid_from_field", _set("valid_from_field", "address")),
     ("issuers", _set("issuers", "113501000031763279")),
     ("homepage", _set("homepage", "https://example.gov.cn")),
+    # Parts of an ID number: a person's, on fields of the matching kind.
+    ("fields[4].holder_id_part", _set("fields[4].holder_id_part", "birth_date")),  # an entity
+    ("fields[2].holder_id_part", _set("fields[2].holder_id_part", "birth_date")),  # a text
+    ("fields[1].holder_id_part", _set("fields[1].holder_id_part", "sex")),  # not 男/女
+    ("fields[4].holder_id_part", _set("fields[4].holder_id_part", "region")),
     # Texts must be printable; what is printed on the face, printable by its font.
     ("name", _set("name", "营业\u202e照执")),
     ("name", _set("name", "😀😀")),

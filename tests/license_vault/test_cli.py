@@ -13,7 +13,14 @@ from click.testing import CliRunner, Result
 from idp import clients
 from idp.identifiers import uscc
 from license_vault.demo import DEMO_LICENSES
-from tests.license_vault.helpers import FOOD, PHYSICIAN, World, entity_id, person_id
+from tests.license_vault.helpers import (
+    FOOD,
+    PHYSICIAN,
+    World,
+    demo_fields,
+    entity_id,
+    person_id,
+)
 from yiwang.cli import cli
 
 Run = Callable[..., Result]
@@ -54,8 +61,8 @@ def test_department_add_creates_keys_certificate_and_a_client_credentials_client
 
 def test_issue_get_list_set_status_and_renew_from_the_command_line(
         run: Run, tmp_path: Path) -> None:
-    fields = next(f for _, code, _, f in DEMO_LICENSES if code == PHYSICIAN)
     holder = person_id(400)
+    fields = demo_fields(PHYSICIAN, holder)
     issued = run("license", "issue", "--type", PHYSICIAN, "--holder", holder,
                  "--department", "11350100003178197K", "--json",
                  *(f"--field={key}={value}" for key, value in fields.items()))

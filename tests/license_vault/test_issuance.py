@@ -36,6 +36,7 @@ from tests.license_vault.helpers import (
     PHYSICIAN,
     SAMR_USCC,
     World,
+    demo_fields,
     entity_id,
     holder_for,
     pdfsig,
@@ -63,7 +64,7 @@ def test_each_demo_type_issues_a_license_pdfsig_finds_valid_trusted_and_whole(
     parsed = identifiers.parse(license.identifier)
     assert (parsed.type_code, parsed.issuer_uscc, parsed.version) == (
         type_code, ISSUER_OF[type_code], 1)
-    assert license.face == DEMO_FIELDS[type_code]
+    assert license.face == demo_fields(type_code, holder)
     pdf = _pdf(world, license)
     assert hashlib.sha256(pdf).hexdigest() == license.pdf_sha256 == signed_revision_digest(pdf)
     assert sm2.sm3(pdf).hex() == license.pdf_sm3

@@ -25,12 +25,12 @@ from license_vault import departments, issuance, reading
 from license_vault.models import License
 from tests.helpers import instance_copy
 from tests.license_vault.helpers import (
-    DEMO_FIELDS,
     FOOD,
     ISSUER_OF,
     PHYSICIAN,
     World,
     build_world,
+    demo_fields,
     entity_id,
     person_id,
 )
@@ -65,7 +65,7 @@ def issue(world: World, type_code: str = FOOD, *, department: str | None = None,
     ``department`` (a USCC) issues it instead of the type's demo issuer.
     """
     holder = person_id(next(_holders)) if type_code == PHYSICIAN else entity_id(next(_holders))
-    request = issuance.IssueRequest(type_code, holder, dict(DEMO_FIELDS[type_code]), **options)
+    request = issuance.IssueRequest(type_code, holder, demo_fields(type_code, holder), **options)
     with world.session() as session:
         issuer = departments.get_department(session, department or ISSUER_OF[type_code])
         license = issuance.issue(session, world.vault, department=issuer, request=request,
