@@ -15,6 +15,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from idp import clients
 from idp.identifiers import ric, uscc
 from license_vault import departments, issuance
 from license_vault.blobs import open_blob_store
@@ -155,6 +156,17 @@ def access_token(client: FlaskClient, department: DepartmentInfo,
 
 def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
+
+
+def catalogue_manager(world: World) -> dict[str, str]:
+    """The bearer header of a new back end allowed to manage the catalogue."""
+    with world.session() as session:
+        client, secret = clients.register_client(session, clients.ClientSpec(
+            name="证照目录管理", grant_types=["client_credentials"],
+            scopes=["license-types:manage"]), now=utcnow())
+    return bearer(access_token(world.client(), DepartmentInfo("", "", client.client_id,
+                                                                secret or ""),
+                               scope="license-types:manage"))
 
 
 def pdfsig(pdf: bytes, nss_db: str, folder: Path) -> list[str]:

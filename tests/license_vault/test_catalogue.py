@@ -13,7 +13,6 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import func, select
 
-from idp import clients
 from license_vault import catalogue, departments
 from license_vault.definitions import read_stored_definition
 from license_vault.demo import demo_type_definitions
@@ -30,10 +29,10 @@ from tests.license_vault.helpers import (
     FOOD,
     PHYSICIAN,
     SAMR_USCC,
-    DepartmentInfo,
     World,
     access_token,
     bearer,
+    catalogue_manager,
     entity_id,
 )
 from yiwang.cli import cli
@@ -191,21 +190,11 @@ def test_license_type_add_command_reads_a_json_file(world: World, tmp_path: Path
     assert refused.exit_code == 1 and "code" in refused.output
 
 
-def _manager(world: World) -> dict[str, str]:
-    with world.session() as session:
-        client, secret = clients.register_client(session, clients.ClientSpec(
-            name="证照目录管理", grant_types=["client_credentials"],
-            scopes=["license-types:manage"]), now=utcnow())
-    return bearer(access_token(world.client(), DepartmentInfo("", "", client.client_id,
-                                                                secret or ""),
-                               scope="license-types:manage"))
-
-
 def test_type_with_an_unprintable_name_is_refused_at_registration(world: World) -> None:
     definition = _business()
     definition.update(code="11100000000013127D092", name="营业\u202e照执")
     api = world.client()
-    response = api.post("/api/v1/license-types", json=definition, headers=_manager(world))
+    response = api.post("/api/v1/license-types", json=definition, headers=catalogue_manager(world))
     assert response.status_code == 400, response.json
     assert response.json["error"] == "invalid_license_type"
     assert response.json["field"] == "name"

@@ -13,18 +13,16 @@ import pytest
 from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
-from idp import clients
 from license_vault.models import License, LicenseEvent, LicenseType, NumberCounter
 from tests.license_vault.helpers import (
     DEMO_FIELDS,
     FOOD,
-    DepartmentInfo,
     World,
     access_token,
     bearer,
+    catalogue_manager,
     entity_id,
 )
-from yiwang.database import utcnow
 
 GOOD = json.dumps({"type": FOOD, "holder": entity_id(800), "fields": DEMO_FIELDS[FOOD]},
                   ensure_ascii=False).encode()
@@ -64,13 +62,7 @@ def samr(world: World) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def manager(world: World) -> dict[str, str]:
-    with world.session() as session:
-        client, secret = clients.register_client(session, clients.ClientSpec(
-            name="证照目录管理", grant_types=["client_credentials"],
-            scopes=["license-types:manage"]), now=utcnow())
-    return bearer(access_token(world.client(), DepartmentInfo("", "", client.client_id,
-                                                                secret or ""),
-                               scope="license-types:manage"))
+    return catalogue_manager(world)
 
 
 @pytest.fixture(scope="module")
