@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import json
 import sys
 from pathlib import Path
 from typing import Any, Protocol
@@ -22,6 +21,7 @@ from license_vault.errors import InvalidField, InvalidRequest, NotFound
 from license_vault.fsck import DEFAULT_GRACE, fsck
 from license_vault.models import License
 from yiwang.database import utcnow
+from yiwang.json_bodies import JsonBodyError, parse_json
 from yiwang.settings import Settings
 
 __all__ = ["department", "license", "license_type", "make_vault", "vault"]
@@ -47,13 +47,18 @@ def make_vault(runtime: RuntimeLike) -> issuance.Vault:
 date_type = click.DateTime(["%Y-%m-%d"])
 
 
+def _json_file(path: Path) -> object:
+    """A JSON file read as strictly as the API reads bodies (no repeated members, ...)."""
+    try:
+        return parse_json(path.read_bytes())
+    except (OSError, JsonBodyError) as exc:
+        raise InvalidRequest(f"cannot read {path}: {exc}") from None
+
+
 def _fields(pairs: tuple[str, ...], fields_file: Path | None) -> dict[str, str]:
     fields: dict[str, str] = {}
     if fields_file is not None:
-        try:
-            loaded = json.loads(fields_file.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
-            raise InvalidRequest(f"cannot read {fields_file}: {exc}") from None
+        loaded = _json_file(fields_file)
         if not isinstance(loaded, dict):
             raise InvalidRequest(f"{fields_file} must hold a JSON object of field values")
         fields.update(loaded)
@@ -121,10 +126,7 @@ def license_type() -> None:
 @click.pass_obj
 def license_type_add(runtime: RuntimeLike, file: Path, as_json: bool) -> None:
     """Add a license type from a JSON definition (see docs/license-types.md)."""
-    try:
-        definition = json.loads(file.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise InvalidRequest(f"cannot read {file}: {exc}") from None
+    definition = _json_file(file)
     with runtime.session() as session:
         record = catalogue.add_license_type(session, definition, now=utcnow())
         data = catalogue.type_spec(session, record).to_json()

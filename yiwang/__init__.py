@@ -6,6 +6,6 @@ sessions (:mod:`yiwang.database`), migrations, the app factory with its
 security headers, CSRF and error pages (:mod:`yiwang.app`, :mod:`yiwang.web`),
 the one strict reader of JSON request bodies (:mod:`yiwang.json_bodies`), the
 published PKI (:mod:`yiwang.pki`), and the ``yiwang`` command. Domain
-packages import its database and settings modules, and their views the web
-and JSON-body modules; nothing else here is imported from outside.
+packages import its database and settings modules, their views and commands
+the web and JSON-body modules; nothing else here is imported from outside.
 """

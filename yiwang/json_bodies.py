@@ -72,36 +72,36 @@ def parse_json(data: bytes) -> Any:
     >>> parse_json(b'{"a": {"b": 1, "b": 2}}')
     Traceback (most recent call last):
         ...
-    yiwang.json_bodies.JsonBodyError: the request body repeats the member "b" in one object
+    yiwang.json_bodies.JsonBodyError: the JSON repeats the member "b" in one object
     >>> parse_json(b'[' * 33 + b']' * 33)
     Traceback (most recent call last):
         ...
-    yiwang.json_bodies.JsonBodyError: the request body nests arrays and objects more than
+    yiwang.json_bodies.JsonBodyError: the JSON nests arrays and objects more than
         32 levels deep
     >>> parse_json(b'{"a": 1' + b'0' * 40 + b'}')
     Traceback (most recent call last):
         ...
-    yiwang.json_bodies.JsonBodyError: the request body has a number of 41 characters; at most 40 are
+    yiwang.json_bodies.JsonBodyError: the JSON has a number of 41 characters; at most 40 are
         allowed
     >>> parse_json(b'{"a": "\\ud800"}')
     Traceback (most recent call last):
         ...
-    yiwang.json_bodies.JsonBodyError: the request body has a string with the lone surrogate \ud800
+    yiwang.json_bodies.JsonBodyError: the JSON has a string with the lone surrogate \ud800
         (escapes of surrogates must come in pairs)
     >>> parse_json('{"a": "审计"}'.encode("utf-16"))
     Traceback (most recent call last):
         ...
-    yiwang.json_bodies.JsonBodyError: the request body is not UTF-8: byte 0xff at offset 0 cannot
+    yiwang.json_bodies.JsonBodyError: the JSON is not UTF-8: byte 0xff at offset 0 cannot
         start a character
     """
     text = _utf8(data)
     if not text.strip():
-        raise JsonBodyError("the request body is empty")
+        raise JsonBodyError("the JSON is empty")
     try:
         value = json.loads(text, object_pairs_hook=_object_once, parse_int=_integer,
                            parse_float=_float, parse_constant=_constant)
     except json.JSONDecodeError as exc:
-        raise JsonBodyError(f"the request body is not JSON: {exc.msg} at line {exc.lineno}, "
+        raise JsonBodyError(f"the JSON is not JSON: {exc.msg} at line {exc.lineno}, "
                             f"column {exc.colno}") from None
     except RecursionError:  # the parser's own guard, hundreds of levels down
         raise _too_deep() from None
@@ -117,7 +117,7 @@ def _utf8(data: bytes) -> str:
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise JsonBodyError(f"the request body is not UTF-8: byte 0x{data[exc.start]:02x} at "
+        raise JsonBodyError(f"the JSON is not UTF-8: byte 0x{data[exc.start]:02x} at "
                             f"offset {exc.start} {_utf8_problem(exc.reason)}") from None
 
 
@@ -134,7 +134,7 @@ _UTF8_PROBLEMS = MappingProxyType({
 
 
 def _too_deep() -> JsonBodyError:
-    return JsonBodyError(f"the request body nests arrays and objects more than "
+    return JsonBodyError(f"the JSON nests arrays and objects more than "
                          f"{MAX_JSON_DEPTH} levels deep")
 
 
@@ -142,7 +142,7 @@ def _object_once(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     result: dict[str, Any] = {}
     for name, value in pairs:
         if name in result:
-            raise JsonBodyError(f"the request body repeats the member {_shown(name)} in one "
+            raise JsonBodyError(f"the JSON repeats the member {_shown(name)} in one "
                                 "object")
         result[name] = value
     return result
@@ -161,19 +161,19 @@ def _float(literal: str) -> float:
     _check_number_length(literal)
     value = float(literal)
     if not math.isfinite(value):
-        raise JsonBodyError(f"the request body has the number {literal}, beyond the range of "
+        raise JsonBodyError(f"the JSON has the number {literal}, beyond the range of "
                             "a double")
     return value
 
 
 def _check_number_length(literal: str) -> None:
     if len(literal) > MAX_JSON_NUMBER_LENGTH:
-        raise JsonBodyError(f"the request body has a number of {len(literal)} characters; at "
+        raise JsonBodyError(f"the JSON has a number of {len(literal)} characters; at "
                             f"most {MAX_JSON_NUMBER_LENGTH} are allowed")
 
 
 def _constant(name: str) -> NoReturn:
-    raise JsonBodyError(f"the request body has {name}, which is not a JSON number")
+    raise JsonBodyError(f"the JSON has {name}, which is not a JSON number")
 
 
 def _walk(value: Any, *, strings: bool) -> None:
@@ -209,6 +209,6 @@ def _refuse_lone_surrogate(text: str) -> None:
     try:
         text.encode("utf-8")
     except UnicodeEncodeError as exc:
-        raise JsonBodyError(f"the request body has a string with the lone surrogate "
+        raise JsonBodyError(f"the JSON has a string with the lone surrogate "
                             f"\\u{ord(text[exc.start]):04x} (escapes of surrogates must "
                             "come in pairs)") from None

@@ -188,6 +188,9 @@ def test_license_type_add_command_reads_a_json_file(world: World, tmp_path: Path
     file.write_text("{\"code\": 1}")
     refused = CliRunner(env=env).invoke(cli, ["license-type", "add", str(file)])
     assert refused.exit_code == 1 and "code" in refused.output
+    file.write_text("{\"code\": 1, \"code\": 2}")  # read as strictly as the API reads it
+    repeated = CliRunner(env=env).invoke(cli, ["license-type", "add", str(file)])
+    assert repeated.exit_code == 1 and 'repeats the member "code"' in repeated.output
 
 
 def test_type_with_an_unprintable_name_is_refused_at_registration(world: World) -> None:

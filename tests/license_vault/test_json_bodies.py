@@ -51,7 +51,7 @@ BAD_BODIES: list[tuple[str, bytes, str]] = [
     ("a lone surrogate escape", GOOD[:-1] + b', "valid_from": "\\ud800"}',
      "lone surrogate \\ud800"),
     ("not JSON at all", b"{not json", "not JSON: Expecting property name"),
-    ("nothing", b"", "the request body is empty"),
+    ("nothing", b"", "the JSON is empty"),
 ]
 
 
