@@ -56,6 +56,9 @@ def decode_qr(data: bytes) -> str:
                 if width <= 0 or height <= 0 or width * height > MAX_IMAGE_PIXELS:
                     raise ImageError(f"the image declares {width}×{height} pixels, more than "
                                      f"{MAX_IMAGE_PIXELS} (refused before decoding)")
+                # Only one frame is read: another could hold another code.
+                if getattr(image, "is_animated", False):
+                    raise ImageError("the image is animated: send one photo or screenshot")
                 if image.format == "JPEG":
                     image.draft("L", (DECODE_SIDE, DECODE_SIDE))
                 image.seek(0)

@@ -130,3 +130,16 @@ def test_other_codes_beside_the_verification_code_are_ignored(verifier: FreshVer
     image = _side_by_side("https://example.com/menu", genuine.qr_url, genuine.qr_url)
     assert decode_qr(image) == genuine.qr_url
     assert verifier.verify_image(image).bottom_line is Reason.VALID
+
+
+def test_an_animated_image_is_refused(verifier: FreshVerifier, genuine: Issued) -> None:
+    # A second frame could hold a forged code beside the genuine one.
+    import qrcode
+
+    forged = forgeries.edit_payload(genuine.qr_url, 5, 20991231)
+    frames = [qrcode.make(text).get_image().convert("L") for text in (genuine.qr_url, forged)]
+    out = io.BytesIO()
+    frames[0].save(out, format="GIF", save_all=True, append_images=frames[1:], duration=500)
+    verdict = verifier.verify_image(out.getvalue())
+    assert verdict.bottom_line is Reason.MALFORMED
+    assert "animated" in verdict.well_formed.detail
