@@ -10,8 +10,11 @@ import logging
 import re
 
 # Not after a dot: a license identifier embeds the issuer's USCC, which may be
-# all digits and is public.
-_ID_NUMBER = re.compile(r"(?<![0-9A-Za-z.])(\d{3})\d{14}([\dXx])(?![0-9A-Za-z])")
+# all digits and is public. Spaces or dashes may separate the characters, and
+# the digits may be full-width: the vault and the log-in accept all of these.
+_ID_NUMBER = re.compile(
+    r"(?<![0-9A-Za-z.])(\d(?:[ \t-]?\d){2})(?:[ \t-]?\d){14}[ \t-]?([\dXxＸｘ])"
+    r"(?![0-9A-Za-z])")
 
 
 def mask_id_numbers(text: str) -> str:
@@ -19,6 +22,10 @@ def mask_id_numbers(text: str) -> str:
 
     >>> mask_id_numbers("login by 11010519491231002X failed")
     'login by 110**************X failed'
+    >>> mask_id_numbers("GET /api/v1/licenses/110105-19491231-002x and 110105 19491231 002X")
+    'GET /api/v1/licenses/110**************x and 110**************X'
+    >>> mask_id_numbers("１１０１０５１９４９１２３１００２Ｘ")
+    '１１０**************Ｘ'
     >>> mask_id_numbers("issued 1.2.156.3005.2.121100000000000000001.121100000000000000.X")
     'issued 1.2.156.3005.2.121100000000000000001.121100000000000000.X'
     """

@@ -34,8 +34,15 @@ class AccessLog(Logger):  # type: ignore[misc]
         status = str(resp.status).split(None, 1)[0]
         self.access_log.info('%s "%s %s" %s %s %dms', environ.get("REMOTE_ADDR", "-"),
                              environ.get("REQUEST_METHOD"),
-                             mask_id_numbers(environ.get("PATH_INFO") or ""), status,
+                             mask_id_numbers(_path(environ)), status,
                              resp.sent, request_time // dt.timedelta(milliseconds=1))
+
+
+def _path(environ: dict[str, Any]) -> str:
+    # WSGI hands the path over as bytes decoded as Latin-1: decoded as UTF-8 again,
+    # full-width digits are digits the mask recognises, not mojibake.
+    raw = (environ.get("PATH_INFO") or "").encode("latin-1", "replace")
+    return raw.decode("utf-8", "replace")
 
 
 class _Server(BaseApplication):  # type: ignore[misc]

@@ -51,17 +51,23 @@ def test_tracebacks_are_masked() -> None:
     assert "Traceback" in output and NUMBER not in output and MASKED in output
 
 
-def test_the_access_log_masks_the_path() -> None:
+@pytest.mark.parametrize("typed", [NUMBER, "110105-19491231-002X", "110105 19491231 002x",
+                                   "１１０１０５１９４９１２３１００２Ｘ"],
+                         ids=["canonical", "dashes", "spaces", "full-width"])
+def test_the_access_log_masks_the_path(typed: str) -> None:
     cfg = Config()
     cfg.set("accesslog", "-")
     access = AccessLog(cfg)
     stream = io.StringIO()
     access.access_log.handlers = [logging.StreamHandler(stream)]
     response = SimpleNamespace(status="404 NOT FOUND", sent=10)
+    # WSGI: the path's UTF-8 bytes, decoded as Latin-1
+    path = f"/api/v1/licenses/{typed}".encode().decode("latin-1")
     access.access(response, None, {"REMOTE_ADDR": "127.0.0.1", "REQUEST_METHOD": "GET",
-                                   "PATH_INFO": f"/api/v1/licenses/{NUMBER}"},
-                  dt.timedelta(milliseconds=3))
-    assert NUMBER not in stream.getvalue() and f"/api/v1/licenses/{MASKED}" in stream.getvalue()
+                                   "PATH_INFO": path}, dt.timedelta(milliseconds=3))
+    logged = stream.getvalue()
+    assert "19491231" not in logged and "１９４９" not in logged
+    assert "**************" in logged
 
 
 def test_database_errors_do_not_quote_parameters() -> None:
