@@ -57,7 +57,8 @@ _SECRET_METHODS = frozenset({"client_secret_basic", "client_secret_post"})
 USER_SCOPES = ("openid", "profile", "id_number", "entity")
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 ASSERTION_ALGORITHMS = ("RS256", "ES256")
-MAX_ASSERTION_LIFETIME = dt.timedelta(minutes=10)
+# Authlib, for one, signs client assertions for an hour; five minutes more for clock skew.
+MAX_ASSERTION_LIFETIME = dt.timedelta(minutes=65)
 _CLIENT_ID_ALPHABET = string.ascii_letters + string.digits
 _API_SCOPE = re.compile(r"^[a-z][a-z0-9_.:-]{0,63}$")
 # A loopback IP literal and an optional port, and nothing else: no user-info
@@ -430,7 +431,8 @@ def _check_assertion(session: Session, client: Client, assertion: str,
     """RFC 7523 §3: iss and sub are the client, aud is us, exp soon, jti used once."""
     try:
         claims = verify_jws(assertion, parse_jwks(client.jwks or {}), ASSERTION_ALGORITHMS,
-                            require=("exp", "jti", "iss", "sub", "aud"), at=now)
+                            require=("exp", "jti", "iss", "sub", "aud"), at=now,
+                            sole_key_needs_no_kid=True)
     except TokenInvalidError:
         raise InvalidClient("The client assertion is invalid.") from None
     if claims["iss"] != client.client_id or claims["sub"] != client.client_id:

@@ -72,10 +72,13 @@ def verify(
     require: Sequence[str] = ("exp",),
     at: dt.datetime | None = None,
     leeway: dt.timedelta = dt.timedelta(0),
+    sole_key_needs_no_kid: bool = False,
 ) -> dict[str, Any]:
     """The token's claims, if it is signed by one of ``keys`` and in force at ``at``.
 
     ``keys`` maps kid to public key (e.g. :meth:`KeyStore.verification_keys`).
+    With ``sole_key_needs_no_kid``, a token without a kid is checked with the
+    only key there is (a client's assertion: RFC 7523 does not ask for a kid).
     ``audience``/``issuer``, when given, must match ``aud``/``iss``; when None
     they are not checked. Claims named in ``require`` must be present
     (``require=()`` for payloads that carry no expiry).
@@ -89,6 +92,8 @@ def verify(
     if not isinstance(alg, str) or alg not in allowed:
         raise TokenInvalidError(f"algorithm {alg!r} is not accepted")
     kid = header.get("kid")
+    if kid is None and sole_key_needs_no_kid and len(keys) == 1:
+        kid = next(iter(keys))
     if not isinstance(kid, str) or not kid:
         raise TokenInvalidError("token header has no kid")
     public_key = keys.get(kid)

@@ -11,7 +11,8 @@ from urllib.parse import urlencode
 
 import pytest
 import requests
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from sqlalchemy import func, select, update
 
 from idp import grants
@@ -314,6 +315,25 @@ def test_private_key_jwt_may_leave_the_client_id_to_the_assertion(live: Live) ->
     forged = _assertion_request(other_id, _assertion(live, other_id, key))
     del forged["client_id"]
     assert_error(token(live, forged), "invalid_client", 401)
+
+
+def test_authlib_private_key_jwt_with_its_defaults(live: Live) -> None:
+    # Authlib signs RS256 for an hour and names no kid: fine for a client with one key.
+    from authlib.integrations.requests_client import OAuth2Session
+    from authlib.oauth2.rfc7523 import PrivateKeyJWT
+
+    private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    jwks = {"keys": [jws.public_jwk("rp-rsa-1", private.public_key(), "RS256")]}
+    client_id, _ = add_client(live.runtime, redirect_uris=[], auth_method="private_key_jwt",
+                              grant_types=["client_credentials"], scopes=["vault.read"],
+                              jwks=jwks)
+    pem = private.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                serialization.NoEncryption())
+    session = OAuth2Session(client_id, pem, token_endpoint_auth_method="private_key_jwt",
+                            scope="vault.read")
+    session.register_client_auth_method(PrivateKeyJWT(live.url + "/token"))
+    issued = session.fetch_token(live.url + "/token", grant_type="client_credentials")
+    assert issued["token_type"].lower() == "bearer" and issued["scope"] == "vault.read"
 
 
 @pytest.mark.parametrize("overrides", [
