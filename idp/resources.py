@@ -48,18 +48,15 @@ def bearer_token(authorization: str | None) -> str:
     return value.strip()
 
 
-def presents_bearer(authorization: str | None) -> bool:
-    """Whether an ``Authorization`` header value tried the Bearer scheme at all."""
-    return (authorization or "").partition(" ")[0].lower() == "bearer"
-
-
-def bearer_challenge(error: OAuthError, realm: str, *, had_credentials: bool) -> str:
+def bearer_challenge(error: OAuthError, realm: str, *, authorization: str | None) -> str:
     """RFC 6750 §3: the ``WWW-Authenticate`` value for a refused resource request.
 
-    A request that carried no bearer token, none at all or another scheme's
-    credentials, gets no error code (§3.1).
+    ``authorization`` is the request's header. A request that carried no
+    bearer token, none at all or another scheme's credentials, gets no error
+    code (§3.1).
     """
-    if not had_credentials and isinstance(error, InvalidToken):
+    presented = (authorization or "").partition(" ")[0].lower() == "bearer"
+    if not presented and isinstance(error, InvalidToken):
         return f'Bearer realm="{realm}"'
     description = error.description.replace('"', "'")
     return f'Bearer realm="{realm}", error="{error.error}", error_description="{description}"'

@@ -85,7 +85,7 @@ def _oauth_error(exc: OAuthError) -> Response:
     if isinstance(exc, InvalidToken | InsufficientScope):
         response.headers["WWW-Authenticate"] = resources.bearer_challenge(
             exc, current_app.extensions["yiwang"].settings.issuer,
-            had_credentials="Authorization" in request.headers)
+            authorization=request.headers.get("Authorization"))
     return response
 
 

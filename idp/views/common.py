@@ -97,8 +97,7 @@ def oauth_error_response(error: OAuthError) -> Response:
     """A protocol error on a JSON endpoint, as a Flask response."""
     settle(current_session(), error)
     body, headers = refusal(error, provider().issuer, path=request.path,
-                            had_credentials=resources.presents_bearer(
-                                request.headers.get("Authorization")))
+                            authorization=request.headers.get("Authorization"))
     response = jsonify(body)
     response.status_code = error.status
     response.headers.update(headers)
@@ -114,7 +113,7 @@ def settle(session: Session, error: OAuthError) -> None:
 
 
 def refusal(error: OAuthError, realm: str, *, path: str,
-            had_credentials: bool) -> tuple[dict[str, str], dict[str, str]]:
+            authorization: str | None) -> tuple[dict[str, str], dict[str, str]]:
     """Body and headers of a protocol error (RFC 6749 §5.2, RFC 6750 §3); logs the serious ones."""
     body = {"error": error.error}
     if error.description:
@@ -124,7 +123,7 @@ def refusal(error: OAuthError, realm: str, *, path: str,
         headers["WWW-Authenticate"] = f'Basic realm="{realm}"'
     elif isinstance(error, InvalidToken) or path.endswith("/userinfo"):
         headers["WWW-Authenticate"] = resources.bearer_challenge(
-            error, realm, had_credentials=had_credentials)
+            error, realm, authorization=authorization)
     if error.error in ("invalid_grant", "invalid_client") or error.persist:
         log.info("%s refused: %s (%s)", path, error.error, error.description)
     return body, headers

@@ -66,7 +66,7 @@ class TokenEndpoint:
         except OAuthError as error:
             settle(session, error)
             body, headers = refusal(error, self.provider.issuer, path=PATH,
-                                    had_credentials="HTTP_AUTHORIZATION" in environ)
+                                    authorization=environ.get("HTTP_AUTHORIZATION"))
             return error.status, headers, body
         except Exception:  # any failure: logged in full, answered without internals
             log.exception("unhandled error on %s %s", environ.get("REQUEST_METHOD"), PATH)
