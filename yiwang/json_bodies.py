@@ -101,7 +101,7 @@ def parse_json(data: bytes) -> Any:
         value = json.loads(text, object_pairs_hook=_object_once, parse_int=_integer,
                            parse_float=_float, parse_constant=_constant)
     except json.JSONDecodeError as exc:
-        raise JsonBodyError(f"the JSON is not JSON: {exc.msg} at line {exc.lineno}, "
+        raise JsonBodyError(f"the text is not JSON: {exc.msg} at line {exc.lineno}, "
                             f"column {exc.colno}") from None
     except RecursionError:  # the parser's own guard, hundreds of levels down
         raise _too_deep() from None
@@ -118,18 +118,15 @@ def _utf8(data: bytes) -> str:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise JsonBodyError(f"the JSON is not UTF-8: byte 0x{data[exc.start]:02x} at "
-                            f"offset {exc.start} {_utf8_problem(exc.reason)}") from None
-
-
-def _utf8_problem(reason: str) -> str:
-    return _UTF8_PROBLEMS.get(reason, reason)
+                            f"offset {exc.start} {_UTF8_PROBLEMS.get(exc.reason, exc.reason)}"
+                            ) from None
 
 
 # The UTF-8 codec's reasons, in words a client can act on.
 _UTF8_PROBLEMS = MappingProxyType({
     "invalid start byte": "cannot start a character",
     "invalid continuation byte": "does not continue the character before it",
-    "unexpected end of data": "ends the body inside a character",
+    "unexpected end of data": "ends inside a character",
 })
 
 
