@@ -145,8 +145,7 @@ def birth_date(number: str) -> datetime.date:
     >>> birth_date('11010519491231002X')
     datetime.date(1949, 12, 31)
     """
-    number = compact(number)
-    return datetime.date(int(number[6:10]), int(number[10:12]), int(number[12:14]))
+    return _stdnum_ric.get_birth_date(compact(number))
 
 
 def is_male(number: str) -> bool:
