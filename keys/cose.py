@@ -55,11 +55,15 @@ _ES256 = ec.ECDSA(hashes.SHA256())
 # The exact bytes of the one message shape (RFC 9052 §4.2, §4.4 with this profile's headers).
 _TAGGED_ARRAY_OF_FOUR = b"\xd2\x84"  # 18([...4 items])
 _PROTECTED_ALG_ES256_KID = b"\xa2\x01\x26\x04"  # {1: -7, 4: followed by the kid bstr
-_EMPTY_MAP = b"\xa0"
+_EMPTY_MAP = 0xA0
 _SIGNATURE_HEAD = b"\x58\x40"  # bstr of 64 bytes
 _SIG_STRUCTURE_HEAD = b"\x84\x6aSignature1"  # ["Signature1", followed by protected
 _EMPTY_BSTR = b"\x40"  # external_aad h''
 _NO_SPAN = (-1, -1)
+_KID_START = 3 + len(_PROTECTED_ALG_ES256_KID) + 1  # after d2 84, the two heads and the map
+_MAX_SHORT_KID = 0x17 - 5  # a protected bstr of at most 23 bytes has a one-byte head
+# Tag and array, the two headers, an empty map, an empty payload bstr and the signature.
+_SHORTEST_EXACT = _KID_START + 1 + 1 + 1 + len(_SIGNATURE_HEAD) + 2 * _COORDINATE_BYTES
 
 # What verification needs of a message: kid, Sig_structure bytes, payload, raw signature.
 _Sign1Parts = tuple[str, bytes, bytes, bytes]
@@ -122,35 +126,37 @@ def verify1(message: bytes, keys: Mapping[str, PublicKey]) -> Verified:
 def _exact_sign1(message: bytes) -> _Sign1Parts | None:
     """The parts of a message in exactly the shape :func:`sign1` writes; None for anything else.
 
-    ``d2 84``, the protected bstr holding ``a2 01 26 04`` and a non-empty
-    UTF-8 kid bstr, ``a0``, the payload bstr, ``58 40`` and 64 bytes, the
-    end. Every length is checked to be in its shortest form, so such a
-    message is in deterministic encoding by construction and the general
-    decoder would return the same parts.
+    ``d2 84``, the protected bstr (``40+n``) holding ``a2 01 26 04`` and the
+    kid bstr (``40+k``, ``n = 5 + k``), ``a0``, the payload bstr, ``58 40`` and
+    64 bytes, the end. Every length is checked to be in its shortest form, so
+    such a message is in deterministic encoding by construction and the
+    general decoder would return the same parts. Kids of 1 to 18 bytes keep
+    both headers' lengths in one byte each; the key store's kids have 11, and
+    longer ones go the general way.
     """
-    if not message.startswith(_TAGGED_ARRAY_OF_FOUR):
+    if not message.startswith(_TAGGED_ARRAY_OF_FOUR) or len(message) < _SHORTEST_EXACT:
         return None
-    protected_start, protected_end = _bstr_at(message, 2)
-    if protected_end < 0 or not message.startswith(_PROTECTED_ALG_ES256_KID, protected_start):
-        return None
-    kid_start, kid_end = _bstr_at(message, protected_start + len(_PROTECTED_ALG_ES256_KID))
-    if kid_end != protected_end or kid_start == kid_end:
-        return None
-    if not message.startswith(_EMPTY_MAP, protected_end):
-        return None
-    payload_start, payload_end = _bstr_at(message, protected_end + 1)
+    kid_end = 3 + message[2] - 0x40  # where the protected bstr ends, with the kid
+    kid_length = kid_end - _KID_START
     if (
-        payload_end < 0
-        or len(message) != payload_end + len(_SIGNATURE_HEAD) + 2 * _COORDINATE_BYTES
+        not 0 < kid_length <= _MAX_SHORT_KID
+        or message[_KID_START - 1] != 0x40 + kid_length
+        or not message.startswith(_PROTECTED_ALG_ES256_KID, 3)
+        or message[kid_end] != _EMPTY_MAP
+    ):
+        return None
+    payload_start, payload_end = _bstr_at(message, kid_end + 1)
+    if (
+        payload_end != len(message) - len(_SIGNATURE_HEAD) - 2 * _COORDINATE_BYTES
         or not message.startswith(_SIGNATURE_HEAD, payload_end)
     ):
         return None
     try:
-        kid = message[kid_start:kid_end].decode("utf-8")
+        kid = message[_KID_START:kid_end].decode("utf-8")
     except UnicodeDecodeError:
         return None
-    to_be_signed = (_SIG_STRUCTURE_HEAD + message[2:protected_end] + _EMPTY_BSTR
-                    + message[protected_end + 1:payload_end])
+    to_be_signed = b"".join((_SIG_STRUCTURE_HEAD, message[2:kid_end], _EMPTY_BSTR,
+                             message[kid_end + 1:payload_end]))
     return (kid, to_be_signed, message[payload_start:payload_end],
             message[payload_end + len(_SIGNATURE_HEAD):])
 

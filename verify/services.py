@@ -93,9 +93,9 @@ def verify_qr_offline(text: object, trust: TrustList, *, at: dt.datetime | None 
         identifier = payload.identifier
         issuer_name = trust.department_name(payload.issuer_uscc)
         in_force = qr.in_force_by_dates(payload, at)
-    return QrVerdict(
-        at=at, online=False, identifier=identifier, kid=findings.kid, payload=payload,
-        issuer_name=issuer_name, well_formed=findings.well_formed,
+    return QrVerdict.of_every_field(
+        at=at, online=False, vault_view=None, identifier=identifier, kid=findings.kid,
+        payload=payload, issuer_name=issuer_name, well_formed=findings.well_formed,
         known_key=findings.known_key, signature=findings.signature, in_vault=_NOT_CONSULTED,
         matches_vault=_NOT_CONSULTED, status=_NOT_CONSULTED, in_force=in_force)
 

@@ -14,7 +14,7 @@ import dataclasses
 import datetime as dt
 import enum
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Self
 
 if TYPE_CHECKING:
     from signing.cbor_payload import QrPayload
@@ -232,6 +232,20 @@ class Verdict:
     # matches it (see the services); read it as :attr:`license`.
     vault_view: LicenseView | None = None
     identifier: str | None = None
+
+    @classmethod
+    def of_every_field(cls, **fields: Any) -> Self:
+        """``cls(**fields)`` for a caller that gives every field, at a third of the cost.
+
+        The same frozen value, built without the generated ``__init__``, which
+        sets each field through ``object.__setattr__``: for an offline QR
+        verdict that is 1.5 µs of a scan's 80, against a target of 1.3 times
+        the bare signature check (docs/benchmarks.md). Verdicts have no
+        ``__post_init__`` to skip.
+        """
+        verdict = object.__new__(cls)
+        verdict.__dict__.update(fields)
+        return verdict
 
     @property
     def license(self) -> LicenseView | None:

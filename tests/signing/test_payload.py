@@ -252,6 +252,17 @@ def test_permanent_licenses_carry_no_valid_until(department) -> None:
     assert decode_payload(encode_payload(payload)) == payload
 
 
+@pytest.mark.parametrize("valid_until", [None, dt.date(2039, 3, 14)])
+def test_a_decoded_payload_is_the_frozen_value_the_constructor_makes(
+        department, valid_until: dt.date | None) -> None:
+    # decode_payload builds its value without the generated __init__ (for speed).
+    payload = payload_for(department, valid_until=valid_until)
+    decoded = decode_payload(encode_payload(payload))
+    assert vars(decoded) == vars(payload)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        decoded.identifier = "x"  # type: ignore[misc]
+
+
 def test_token_is_base64url_of_a_tagged_cose_sign1_naming_the_kid(department,
                                                                    qr_key: SigningKey) -> None:
     token = sign_payload(payload_for(department), qr_key)

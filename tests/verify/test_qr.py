@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
 import datetime as dt
 import json
 
@@ -66,6 +67,17 @@ def test_genuine_code_is_valid_offline_from_the_payload_alone(
     assert view is not None and view.source == "payload" and view.fields == ()
     assert view.holder_name.count("*") >= 1 and "*" in view.holder_id_masked
     assert view.issuer_name == "福州市市场监督管理局"
+
+
+@pytest.mark.parametrize("genuine_code", [True, False])
+def test_offline_verdicts_are_the_frozen_values_the_constructor_makes(
+        cached_trust_list: TrustList, genuine: Issued, genuine_code: bool) -> None:
+    # verify_qr_offline builds its verdict without the generated __init__ (for speed):
+    # every field must still be set, and the value must stay frozen.
+    verdict = verify_qr_offline(genuine.qr_url if genuine_code else "no code", cached_trust_list)
+    assert vars(verdict) == vars(dataclasses.replace(verdict))
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        verdict.online = True  # type: ignore[misc]
 
 
 def test_offline_verdict_names_the_key_and_the_issuing_department(
