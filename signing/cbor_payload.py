@@ -135,25 +135,38 @@ class QrPayload:
     issuer_uscc: str = dataclasses.field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
+        if type(self.version) is not int or self.version != PAYLOAD_VERSION:
+            raise PayloadError(f"unsupported payload format version {self.version!r}")
+        if not isinstance(self.holder_name_masked, str):
+            raise PayloadError("the masked holder name must be text")
+        # Exactly dates: a datetime is a date too, but cannot be compared with one.
+        if type(self.valid_from) is not date:
+            raise PayloadError("valid_from must be a datetime.date")
+        if self.valid_until is not None and type(self.valid_until) is not date:
+            raise PayloadError("valid_until must be a datetime.date")
+        _check_issued_at(self.issued_at)
+        if not isinstance(self.face_digest, bytes) or len(self.face_digest) != FACE_DIGEST_BYTES:
+            raise PayloadError(f"the face digest must be {FACE_DIGEST_BYTES} bytes")
         # Kept from the identifier's check, as every verification reads it; a frozen
         # dataclass sets a derived field with object.__setattr__.
         object.__setattr__(self, "issuer_uscc", _checked_issuer(
-            self.version, self.identifier, self.holder_name_masked, self.holder_id_masked,
-            self.valid_from, self.valid_until, self.issued_at, self.face_digest))
+            self.identifier, self.holder_name_masked, self.holder_id_masked, self.valid_from,
+            self.valid_until))
 
     @classmethod
     def _of_decoded(cls, identifier: str, holder_name_masked: str, holder_id_masked: str,
                     valid_from: date, valid_until: date | None, issued_at: datetime,
                     face_digest: bytes) -> QrPayload:
-        """``cls(PAYLOAD_VERSION, ...)`` at half the cost, for :func:`decode_payload`.
+        """``cls(PAYLOAD_VERSION, ...)`` for :func:`decode_payload`, at half the cost.
 
-        The same checks and the same frozen value, built without the generated
+        The decoder's values always have their types (a UTC time in whole
+        seconds after 1970, a 16-byte digest), so only the rules on the values
+        are checked. The same frozen value, built without the generated
         ``__init__``, which sets each field through ``object.__setattr__``:
         every scan decodes a payload.
         """
-        issuer_uscc = _checked_issuer(PAYLOAD_VERSION, identifier, holder_name_masked,
-                                      holder_id_masked, valid_from, valid_until, issued_at,
-                                      face_digest)
+        issuer_uscc = _checked_issuer(identifier, holder_name_masked, holder_id_masked,
+                                      valid_from, valid_until)
         payload = object.__new__(cls)
         payload.__dict__.update(
             version=PAYLOAD_VERSION, identifier=identifier,
@@ -163,29 +176,16 @@ class QrPayload:
         return payload
 
 
-def _checked_issuer(version: object, identifier: object, holder_name_masked: object,
-                    holder_id_masked: object, valid_from: object, valid_until: object,
-                    issued_at: object, face_digest: object) -> str:
-    """The issuer USCC of a payload with these fields; :class:`PayloadError` unless valid."""
-    if type(version) is not int or version != PAYLOAD_VERSION:
-        raise PayloadError(f"unsupported payload format version {version!r}")
+def _checked_issuer(identifier: object, holder_name_masked: str, holder_id_masked: object,
+                    valid_from: date, valid_until: date | None) -> str:
+    """The issuer USCC of a payload with these values; :class:`PayloadError` if one is wrong."""
     issuer_uscc = _identifier_issuer(identifier)
-    if (not isinstance(holder_name_masked, str)
-            or not 0 < len(holder_name_masked) <= MAX_HOLDER_NAME_LENGTH):
+    if not 0 < len(holder_name_masked) <= MAX_HOLDER_NAME_LENGTH:
         raise PayloadError(f"the masked holder name must be 1 to {MAX_HOLDER_NAME_LENGTH} "
                            "characters of text")
     _check_masked_id(holder_id_masked)
-    # Exactly dates: a datetime is a date too, but cannot be compared with one.
-    if type(valid_from) is not date:
-        raise PayloadError("valid_from must be a datetime.date")
-    if valid_until is not None:
-        if type(valid_until) is not date:
-            raise PayloadError("valid_until must be a datetime.date")
-        if valid_until < valid_from:
-            raise PayloadError("valid_until is before valid_from")
-    _check_issued_at(issued_at)
-    if not isinstance(face_digest, bytes) or len(face_digest) != FACE_DIGEST_BYTES:
-        raise PayloadError(f"the face digest must be {FACE_DIGEST_BYTES} bytes")
+    if valid_until is not None and valid_until < valid_from:
+        raise PayloadError("valid_until is before valid_from")
     return issuer_uscc
 
 
