@@ -187,17 +187,15 @@ def _general_sign1(message: bytes) -> _Sign1Parts:
 
 def _der_signature(signature: bytes) -> bytes:
     """The DER ``SEQUENCE {r, s}`` OpenSSL verifies, from the raw 64-byte ``r‖s``."""
-    r = _der_integer(signature[:_COORDINATE_BYTES])
-    s = _der_integer(signature[_COORDINATE_BYTES:])
-    return b"\x30%c%s%s" % (len(r) + len(s), r, s)  # %c: one length byte (at most 70)
-
-
-def _der_integer(magnitude: bytes) -> bytes:
-    # Minimal big-endian, with a zero byte in front when the top bit would make it negative.
-    magnitude = magnitude.lstrip(b"\x00")
-    if not magnitude or magnitude[0] & 0x80:
-        return b"\x02%c\x00%s" % (len(magnitude) + 1, magnitude)
-    return b"\x02%c%s" % (len(magnitude), magnitude)
+    # Each integer minimal big-endian, with a zero byte in front when the top bit
+    # would make it negative; %c writes a one-byte length (at most 70).
+    r = signature[:_COORDINATE_BYTES].lstrip(b"\x00")
+    s = signature[_COORDINATE_BYTES:].lstrip(b"\x00")
+    if not r or r[0] & 0x80:
+        r = b"\x00" + r
+    if not s or s[0] & 0x80:
+        s = b"\x00" + s
+    return b"\x30%c\x02%c%s\x02%c%s" % (len(r) + len(s) + 4, len(r), r, len(s), s)
 
 
 def loads_deterministic(data: bytes, *, tag: int | None = None) -> Any:

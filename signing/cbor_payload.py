@@ -183,7 +183,11 @@ def _checked_issuer(identifier: object, holder_name_masked: str, holder_id_maske
     if not 0 < len(holder_name_masked) <= MAX_HOLDER_NAME_LENGTH:
         raise PayloadError(f"the masked holder name must be 1 to {MAX_HOLDER_NAME_LENGTH} "
                            "characters of text")
-    _check_masked_id(holder_id_masked)
+    if (not isinstance(holder_id_masked, str)
+            or not 0 < len(holder_id_masked) <= MAX_MASKED_ID_LENGTH):
+        raise PayloadError("holder_id_masked must be a short non-empty string")
+    if "*" not in holder_id_masked:
+        raise PayloadError("holder_id_masked must be masked (contain '*'), never a full ID")
     if valid_until is not None and valid_until < valid_from:
         raise PayloadError("valid_until is before valid_from")
     return issuer_uscc
@@ -347,13 +351,6 @@ def _is_canonical_uscc(code: str) -> bool:
         return False
     values = code.encode("ascii").translate(_USCC_VALUES)
     return values[-1] == -sum(map(operator.mul, values, _USCC_WEIGHTS)) % 31
-
-
-def _check_masked_id(masked: object) -> None:
-    if not isinstance(masked, str) or not masked or len(masked) > MAX_MASKED_ID_LENGTH:
-        raise PayloadError("holder_id_masked must be a short non-empty string")
-    if "*" not in masked:
-        raise PayloadError("holder_id_masked must be masked (contain '*'), never a full ID")
 
 
 def _check_issued_at(value: object) -> None:
