@@ -497,7 +497,7 @@ def test_signatures_are_randomised_but_all_verify(qr_keys: QrKeys) -> None:
     assert cose.verify1(first, qr_keys.keys) == cose.verify1(second, qr_keys.keys)
 
 
-@pytest.mark.parametrize("kid_length", [1, 23, 24, 255, 256])
+@pytest.mark.parametrize("kid_length", [1, 18, 19, 23, 24, 255, 256])
 @pytest.mark.parametrize("payload_length", [0, 23, 24, 255, 256, 3000])
 def test_every_length_form_of_kid_and_payload_round_trips(qr_keys: QrKeys, kid_length: int,
                                                           payload_length: int) -> None:
@@ -508,6 +508,8 @@ def test_every_length_form_of_kid_and_payload_round_trips(qr_keys: QrKeys, kid_l
     assert cose.verify1(message, keyring_of(key)) == cose.Verified(key.kid, payload)
     parts = cose.loads_deterministic(message, tag=18)
     assert parts[2] == payload and cose.loads_deterministic(parts[0])[4] == key.kid.encode()
+    # Kids of up to 18 bytes (a protected header with a one-byte length) take the one pass.
+    assert (cose._exact_sign1(message) is not None) == (kid_length <= 18)
 
 
 @FUZZ
@@ -518,7 +520,8 @@ def test_the_one_pass_reading_agrees_with_the_general_decoder(qr_keys: QrKeys,
     # to the general strict decoder: whatever the single pass accepts, the general decoder
     # must read the same way, so the fast path can never accept more.
     key = dataclasses.replace(qr_keys.own, kid=data.draw(st.sampled_from(
-        ["k", "qJ3vX9kLm2A", "k" * 23, "k" * 24, "k" * 255, "k" * 256, "密钥"])))
+        ["k", "qJ3vX9kLm2A", "k" * 18, "k" * 19, "k" * 23, "k" * 24, "k" * 255, "k" * 256,
+         "密钥"])))
     message = bytearray(cose.sign1(data.draw(st.binary(max_size=300)), key))
     for _ in range(data.draw(st.integers(0, 2))):
         position = data.draw(st.integers(0, len(message) - 1))
