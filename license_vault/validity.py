@@ -26,7 +26,7 @@ __all__ = ["CHINA", "FIRST_DATE", "LAST_DATE", "Period", "ValidityRule", "check_
            "china_date", "end_of_validity", "parse_date"]
 
 CHINA = CHINA_TIME  # one definition of Beijing time, shared with the ID-number checks
-_CHINA_OFFSET = dt.timedelta(hours=8)
+_CHINA_OFFSET = CHINA.utcoffset(None)  # a fixed offset: the same at every moment
 RULES = ("permanent", "years")
 MAX_YEARS = 50
 FIRST_DATE = dt.date(1900, 1, 1)
